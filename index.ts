@@ -1,0 +1,27 @@
+import * as pulumi from "@pulumi/pulumi";
+import { Target } from "./components/target";
+import { ConfigError, parseStackConfig, type StackConfig } from "./stacks";
+
+/** Validates the whole stack config before any resource exists: bad input creates nothing. */
+function loadConfig(): StackConfig {
+    try {
+        return parseStackConfig(pulumi.runtime.allConfig());
+    } catch (err) {
+        // RunError prints just the message: the list of problems, without a stack trace.
+        if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
+        throw err;
+    }
+}
+
+/** The program: target → storage → Greenplum, and the stack outputs apps read. */
+export = async function main(): Promise<Record<string, unknown>> {
+    const config = loadConfig();
+    const gcpProject = config.gke?.project ?? pulumi.runtime.allConfig()["gcp:project"];
+
+    const target = new Target("target", { target: config.target, gke: config.gke, gcpProject, cephNodes: config.storage.backend === "rook-ceph" });
+
+    return {
+        namespace: config.greenplum.namespace,
+        ...(target.kubeconfig ? { kubeconfig: target.kubeconfig } : {}),
+    };
+};

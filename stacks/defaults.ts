@@ -1,0 +1,107 @@
+import type { Profile } from "./schema";
+
+/** The default Greenplum image: open source Greenplum 6 with sshd, the gp utilities and gpbackup. */
+export const DEFAULT_GREENPLUM_IMAGE = "woblerr/greenplum:6.27.1";
+
+type Defaults = Record<string, unknown>;
+
+const common = {
+    target: { clusterDomain: "cluster.local" },
+    storage: {
+        storageClassName: "greenplum-data",
+        rookCeph: {
+            chartVersion: "v1.20.6",
+            csiDriversChartVersion: "v1.20.6",
+            cephImage: "quay.io/ceph/ceph:v20.2.4",
+            dataDirHostPath: "/var/lib/rook",
+        },
+        localPath: {
+            path: "/data/local-path-provisioner",
+            image: "rancher/local-path-provisioner:v0.0.32",
+        },
+        nfs: { chartVersion: "4.11.0", allowGreenplumData: false },
+    },
+    greenplum: {
+        image: DEFAULT_GREENPLUM_IMAGE,
+        namespace: "greenplum",
+        database: "gpadmin",
+        service: { internal: false, loadBalancerSourceRanges: [] },
+        masterAndStandby: { hostBasedAuthentication: "", workerSelector: {} },
+        segments: { workerSelector: {} },
+    },
+};
+
+/** dev: one laptop, cheap and disposable. */
+const dev = {
+    target: { kind: "minikube", context: "minikube" },
+    storage: {
+        backend: "local-path",
+        reclaimPolicy: "Delete",
+        rookCeph: {
+            monCount: 1,
+            poolReplicas: 1,
+            // minikube --extra-disks=1 with a VM driver attaches the disk as vdb.
+            osd: { source: "device", deviceFilter: "^vdb$" },
+            // minikube's root is tmpfs; /data persists across restarts.
+            dataDirHostPath: "/data/rook",
+        },
+    },
+    greenplum: {
+        service: { type: "NodePort" },
+        masterAndStandby: { standby: false, antiAffinity: false, cpu: "500m", memory: "1Gi", storage: "5Gi" },
+        segments: { primarySegmentCount: 2, mirrors: false, antiAffinity: false, cpu: "500m", memory: "1Gi", storage: "10Gi" },
+    },
+};
+
+/** production: highly available, hardened, data kept. */
+const production = {
+    target: { kind: "gke" },
+    storage: {
+        backend: "rook-ceph",
+        reclaimPolicy: "Retain",
+        rookCeph: {
+            monCount: 3,
+            poolReplicas: 3,
+            osd: { source: "pvc", count: 3, size: "512Gi", storageClassName: "premium-rwo" },
+        },
+    },
+    greenplum: {
+        service: { type: "LoadBalancer", internal: true },
+        masterAndStandby: { standby: true, antiAffinity: true, cpu: "4", memory: "16Gi", storage: "100Gi" },
+        segments: { primarySegmentCount: 4, mirrors: true, antiAffinity: true, cpu: "4", memory: "16Gi", storage: "500Gi" },
+    },
+};
+
+/** Only merged when `target.kind` is gke; `region` and `zones` must come from the stack. */
+export const gkeDefaults: Defaults = {
+    clusterName: "greenplum",
+    releaseChannel: "REGULAR",
+    deletionProtection: true,
+    network: {
+        subnetCidr: "10.10.0.0/20",
+        podsCidr: "10.20.0.0/14",
+        servicesCidr: "10.24.0.0/20",
+        masterCidr: "172.16.0.0/28",
+    },
+    nodePools: {
+        greenplum: { machineType: "n2-highmem-8", nodeCountPerZone: 2, diskSizeGb: 100, diskType: "pd-balanced" },
+        ceph: { machineType: "n2-standard-4", nodeCountPerZone: 1, diskSizeGb: 100, diskType: "pd-balanced" },
+    },
+};
+
+export function profileDefaults(profile: Profile): Defaults {
+    return deepMerge(common, profile === "dev" ? dev : production);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Merges `override` onto `base`: objects key by key, everything else (arrays included) replaced. */
+export function deepMerge(base: Defaults, override: Defaults): Defaults {
+    const merged: Defaults = { ...base };
+    for (const [key, value] of Object.entries(override)) {
+        merged[key] = isPlainObject(value) && isPlainObject(base[key]) ? deepMerge(base[key] as Defaults, value) : value;
+    }
+    return merged;
+}

@@ -1,0 +1,203 @@
+import { z } from "zod";
+
+/**
+ * The schema of every `greenplum-k8s:*` stack config key. Objects are strict so a typo such as
+ * `segmnts` is an error rather than silently ignored. Defaults are not here: they live per
+ * profile in `defaults.ts` and are merged before validation, so this schema sees the final values.
+ */
+
+/** GP4K writes booleans as "yes"/"no"; accept those and real booleans. */
+const yesNo = z
+    .union([z.boolean(), z.enum(["yes", "no"])], { error: 'must be true/false or "yes"/"no"' })
+    .transform((v) => v === true || v === "yes");
+
+const quantityPattern = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
+/** A Kubernetes resource quantity ("500m", "2", "4Gi"); GP4K allows "" to mean "no limit". */
+const optionalQuantity = z.string().regex(quantityPattern, { error: 'must be a Kubernetes quantity such as "500m", "2" or "4Gi", or "" for no limit' }).or(z.literal(""));
+const storageQuantity = z.string().regex(/^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)$/, { error: 'must be a storage size such as "10Gi" or "1Ti"' });
+
+const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { error: "must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters" });
+const dnsSubdomain = z.string().max(253).regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, { error: "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.'" });
+const cidr = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/, { error: 'must be an IPv4 CIDR such as "10.0.0.0/8"' });
+const labelMap = z.record(z.string().min(1), z.string(), { error: "must be a map of node label names to values" });
+
+/** A pinned image: a tag other than `latest`, or a digest. Unpinned images change under a running cluster. */
+export const pinnedImage = z
+    .string()
+    .regex(/^[^\s]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$/, { error: 'must name a tag or digest, e.g. "woblerr/greenplum:6.27.1"' })
+    .refine((s) => !/:latest$/.test(s), { error: 'must be pinned: "latest" changes under a running cluster' });
+
+const hostBasedAuthentication = z.string().superRefine((text, ctx) => {
+    text.split("\n").forEach((raw, index) => {
+        const line = raw.trim();
+        if (line === "" || line.startsWith("#")) return;
+        const fields = line.split(/\s+/);
+        if (!/^(host|hostssl|hostnossl|local)$/.test(fields[0])) {
+            ctx.addIssue({ code: "custom", message: `line ${index + 1} ("${line}") must start with host, hostssl, hostnossl or local` });
+            return;
+        }
+        const address = fields[0] === "local" ? undefined : fields[3];
+        const method = fields[0] === "local" ? fields[3] : fields[4];
+        const prefix = address?.includes("/") ? Number(address.split("/")[1]) : undefined;
+        const wholeNetwork = address === "all" || address === "samenet" || address === "samehost" || (prefix !== undefined && prefix < 32);
+        if (method === "trust" && wholeNetwork) {
+            ctx.addIssue({
+                code: "custom",
+                message: `line ${index + 1} ("${line}") trusts a whole network: that hides authentication bugs; use md5 or name one host`,
+            });
+        }
+    });
+});
+
+export const targetSchema = z.strictObject({
+    /** Where Kubernetes comes from: a local minikube, any kubeconfig context, or a GKE cluster this program creates. */
+    kind: z.enum(["minikube", "existing", "gke"], { error: 'must be "minikube", "existing" or "gke"' }),
+    /** kubeconfig context (minikube: defaults to "minikube"; existing: required). */
+    context: z.string().min(1).optional(),
+    /** Path of a kubeconfig file (default: $KUBECONFIG or ~/.kube/config). */
+    kubeconfig: z.string().min(1).optional(),
+    /** The cluster DNS domain pods resolve each other under. */
+    clusterDomain: dnsSubdomain,
+});
+
+const nodePoolSchema = z.strictObject({
+    machineType: z.string().regex(/^[a-z0-9]+-[a-z0-9-]+$/, { error: 'must be a GCE machine type such as "n2-standard-8"' }),
+    /** Nodes per zone; the pool spans every zone in `gke.zones`. */
+    nodeCountPerZone: z.number().int().min(1).max(100),
+    diskSizeGb: z.number().int().min(20).max(65536),
+    diskType: z.enum(["pd-standard", "pd-balanced", "pd-ssd"]),
+});
+
+export const gkeSchema = z.strictObject({
+    /** GCP project (default: the `gcp:project` config). */
+    project: z.string().min(1).optional(),
+    region: z.string().regex(/^[a-z]+-[a-z]+[0-9]+$/, { error: 'must be a GCP region such as "europe-west1"' }),
+    /** Zones the node pools span (one zone is cheaper; three survive a zone outage). */
+    zones: z.array(z.string().regex(/^[a-z]+-[a-z]+[0-9]+-[a-z]$/, { error: 'must be a zone such as "europe-west1-b"' })).min(1),
+    clusterName: dnsLabel,
+    releaseChannel: z.enum(["RAPID", "REGULAR", "STABLE"]),
+    /** Protects the cluster from `pulumi destroy` and accidental replacement. */
+    deletionProtection: yesNo,
+    /** CIDRs allowed to reach the control plane (private nodes still need an admin path). */
+    masterAuthorizedNetworks: z.array(z.strictObject({ cidrBlock: cidr, displayName: z.string().min(1) })).min(1),
+    network: z.strictObject({
+        subnetCidr: cidr,
+        podsCidr: cidr,
+        servicesCidr: cidr,
+        /** The /28 the private control plane uses. */
+        masterCidr: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/28$/, { error: 'must be a /28 such as "172.16.0.0/28"' }),
+    }),
+    nodePools: z.strictObject({
+        /** Nodes for Greenplum pods (COS containerd). */
+        greenplum: nodePoolSchema,
+        /** Nodes for Ceph (Ubuntu containerd: they need the rbd kernel module, which COS lacks). */
+        ceph: nodePoolSchema,
+    }),
+});
+
+const rookCephSchema = z.strictObject({
+    /** Version of the rook-ceph operator and ceph-csi-drivers Helm charts. */
+    chartVersion: z.string().regex(/^v\d+\.\d+\.\d+$/, { error: 'must be a chart version such as "v1.20.6"' }),
+    /** Version of the ceph-csi-drivers chart Rook v1.20 installs beside the operator. */
+    csiDriversChartVersion: z.string().regex(/^v?\d+\.\d+\.\d+$/, { error: 'must be a chart version such as "v0.4.0"' }),
+    cephImage: pinnedImage,
+    /** Monitors: 3 for production (quorum survives one loss), 1 on a laptop. */
+    monCount: z.union([z.literal(1), z.literal(3), z.literal(5)], { error: "must be 1, 3 or 5 (an odd number for quorum)" }),
+    /** Replicas per object in the block pool; 1 only on a single-node dev cluster. */
+    poolReplicas: z.number().int().min(1).max(5),
+    /** OSDs: on PVCs (cloud) or on a raw node disk (minikube `--extra-disks`). */
+    osd: z.discriminatedUnion("source", [
+        z.strictObject({
+            source: z.literal("pvc"),
+            count: z.number().int().min(1).max(64),
+            size: storageQuantity,
+            storageClassName: dnsSubdomain,
+        }),
+        z.strictObject({
+            source: z.literal("device"),
+            /** Regex of node device names to use, e.g. "^vdb$" for minikube's extra disk. */
+            deviceFilter: z.string().min(1),
+        }),
+    ], { error: 'must have source "pvc" (count, size, storageClassName) or "device" (deviceFilter)' }),
+    /** Host path for Ceph's state; on minikube it must be under /data (the VM's root is tmpfs). */
+    dataDirHostPath: z.string().regex(/^\/[^\s]*$/, { error: "must be an absolute path" }),
+});
+
+const localPathSchema = z.strictObject({
+    /** Node directory volumes are created under; must be persistent and not tmpfs (minikube: under /data). */
+    path: z.string().regex(/^\/[^\s]*$/, { error: "must be an absolute path" }),
+    image: pinnedImage,
+});
+
+const nfsSchema = z.strictObject({
+    server: z.string().min(1, { error: "must name the NFS server" }),
+    share: z.string().regex(/^\/[^\s]*$/, { error: 'must be the exported path, e.g. "/exports/greenplum"' }),
+    chartVersion: z.string().regex(/^v?\d+\.\d+\.\d+$/, { error: 'must be a chart version such as "4.11.0"' }),
+    /** Greenplum does not support NFS for data directories; set true only to accept that explicitly. */
+    allowGreenplumData: yesNo,
+});
+
+export const storageSchema = z.strictObject({
+    backend: z.enum(["rook-ceph", "local-path", "nfs", "existing"], { error: 'must be "rook-ceph", "local-path", "nfs" or "existing"' }),
+    /** The class Greenplum volumes use: created by this program, or (backend existing) already in the cluster. */
+    storageClassName: dnsSubdomain,
+    /** Retain keeps a volume's data when its claim is deleted; Delete only where data is disposable. */
+    reclaimPolicy: z.enum(["Retain", "Delete"]),
+    rookCeph: rookCephSchema,
+    localPath: localPathSchema,
+    nfs: nfsSchema.partial({ server: true, share: true }),
+});
+
+const masterAndStandbySchema = z.strictObject({
+    standby: yesNo,
+    antiAffinity: yesNo,
+    cpu: optionalQuantity,
+    memory: optionalQuantity,
+    storage: storageQuantity,
+    storageClassName: dnsSubdomain.optional(),
+    /** Extra pg_hba.conf lines for clients (never whole-network trust). */
+    hostBasedAuthentication: hostBasedAuthentication,
+    workerSelector: labelMap,
+});
+
+const segmentsSchema = z.strictObject({
+    primarySegmentCount: z.number({ error: "must be a whole number from 1 to 256" }).int({ error: "must be a whole number from 1 to 256" }).min(1, { error: "must be a whole number from 1 to 256" }).max(256, { error: "must be a whole number from 1 to 256" }),
+    mirrors: yesNo,
+    antiAffinity: yesNo,
+    cpu: optionalQuantity,
+    memory: optionalQuantity,
+    storage: storageQuantity,
+    storageClassName: dnsSubdomain.optional(),
+    workerSelector: labelMap,
+});
+
+export const greenplumSchema = z.strictObject({
+    image: pinnedImage,
+    namespace: dnsLabel,
+    database: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "must be a lower-case SQL identifier (letters, digits, _), at most 63 characters" }),
+    service: z.strictObject({
+        type: z.enum(["ClusterIP", "NodePort", "LoadBalancer"], { error: 'must be "ClusterIP", "NodePort" or "LoadBalancer"' }),
+        /** With LoadBalancer: an internal (VPC-only) load balancer. */
+        internal: yesNo,
+        /** With LoadBalancer: client CIDRs allowed; also the NetworkPolicy's client sources. */
+        loadBalancerSourceRanges: z.array(cidr),
+    }),
+    masterAndStandby: masterAndStandbySchema,
+    segments: segmentsSchema,
+});
+
+export const stackConfigSchema = z.strictObject({
+    /** dev: small, cheap, disposable. production: HA, hardened, data kept. */
+    profile: z.enum(["dev", "production"], { error: 'must be "dev" or "production"' }),
+    target: targetSchema,
+    gke: gkeSchema.optional(),
+    storage: storageSchema,
+    greenplum: greenplumSchema,
+});
+
+export type StackConfig = z.output<typeof stackConfigSchema>;
+export type Profile = StackConfig["profile"];
+export type TargetConfig = StackConfig["target"];
+export type GkeConfig = z.output<typeof gkeSchema>;
+export type StorageConfig = StackConfig["storage"];
+export type GreenplumConfig = StackConfig["greenplum"];
