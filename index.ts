@@ -1,4 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
+import { GreenplumCluster } from "./components/greenplum";
+import { Storage } from "./components/storage";
 import { Target } from "./components/target";
 import { ConfigError, parseStackConfig, type StackConfig } from "./stacks";
 
@@ -18,10 +20,41 @@ export = async function main(): Promise<Record<string, unknown>> {
     const config = loadConfig();
     const gcpProject = config.gke?.project ?? pulumi.runtime.allConfig()["gcp:project"];
 
-    const target = new Target("target", { target: config.target, gke: config.gke, gcpProject, cephNodes: config.storage.backend === "rook-ceph" });
+    const target = new Target("target", {
+        target: config.target,
+        gke: config.gke,
+        gcpProject,
+        cephNodes: config.storage.backend === "rook-ceph",
+    });
+
+    const storage = new Storage("storage", {
+        storage: config.storage,
+        profile: config.profile,
+        provider: target.provider,
+        cephPlacement: target.cephPlacement,
+    });
+
+    const greenplum = new GreenplumCluster("greenplum", {
+        greenplum: config.greenplum,
+        profile: config.profile,
+        provider: target.provider,
+        clusterDomain: config.target.clusterDomain,
+        storageClassName: storage.storageClassName,
+        storageReady: storage.ready,
+        placement: target.greenplumPlacement,
+        zoneCount: target.zoneCount,
+        onGke: config.target.kind === "gke",
+    });
 
     return {
-        namespace: config.greenplum.namespace,
+        host: greenplum.host,
+        port: greenplum.port,
+        database: greenplum.database,
+        username: greenplum.username,
+        password: greenplum.password,
+        connectionUri: greenplum.connectionUri,
+        namespace: greenplum.namespace,
+        storageClassName: storage.storageClassName,
         ...(target.kubeconfig ? { kubeconfig: target.kubeconfig } : {}),
     };
 };

@@ -11,15 +11,15 @@ const common = {
         storageClassName: "greenplum-data",
         rookCeph: {
             chartVersion: "v1.20.6",
-            csiDriversChartVersion: "v1.20.6",
+            csiDriversChartVersion: "1.0.4",
             cephImage: "quay.io/ceph/ceph:v20.2.4",
             dataDirHostPath: "/var/lib/rook",
         },
         localPath: {
             path: "/data/local-path-provisioner",
-            image: "rancher/local-path-provisioner:v0.0.32",
+            image: "rancher/local-path-provisioner:v0.0.37",
         },
-        nfs: { chartVersion: "4.11.0", allowGreenplumData: false },
+        nfs: { chartVersion: "4.13.4", allowGreenplumData: false },
     },
     greenplum: {
         image: DEFAULT_GREENPLUM_IMAGE,

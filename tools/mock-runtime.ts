@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
+import { deserializeProperties, specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import * as settings from "@pulumi/pulumi/runtime/settings";
 
 /**
@@ -18,6 +18,35 @@ export interface RegisteredResource {
     custom: boolean;
     /** Inputs as the engine received them; secret values are wrapped (see `maskSecrets`). */
     inputs: Record<string, unknown>;
+    /** The resource options the engine would act on. */
+    options: {
+        parent: string;
+        dependencies: string[];
+        protect: boolean;
+        retainOnDelete: boolean;
+        deleteBeforeReplace: boolean;
+        ignoreChanges: string[];
+        customTimeouts?: { create: string; update: string; delete: string };
+    };
+}
+
+/** The getters of the engine's RegisterResourceRequest message that we read. */
+interface RegisterRequest {
+    getType(): string;
+    getName(): string;
+    getCustom(): boolean;
+    getObject(): Parameters<typeof deserializeProperties>[0];
+    getParent(): string;
+    getDependenciesList(): string[];
+    getProtect(): boolean;
+    getRetainondelete(): boolean;
+    getDeletebeforereplace(): boolean;
+    getIgnorechangesList(): string[];
+    getCustomtimeouts(): { getCreate(): string; getUpdate(): string; getDelete(): string } | undefined;
+}
+type Callback = (err: unknown, response?: { getUrn(): string }) => void;
+interface Monitor {
+    registerResource(req: RegisterRequest, callback: Callback): Promise<void>;
 }
 
 export interface ProgramRun {
@@ -36,9 +65,19 @@ function isSecretWrapper(value: unknown): value is SecretWrapper {
     return typeof value === "object" && value !== null && (value as Record<string, unknown>)[specialSigKey] === specialSecretSig;
 }
 
-/** Replaces every secret in a value with "[secret]" and resource references with their URN. */
+/** Every scalar becomes "[secret]"; maps and lists keep their shape so manifests stay valid. */
+function hide(value: unknown): unknown {
+    if (isSecretWrapper(value)) return hide(value.value);
+    if (Array.isArray(value)) return value.map(hide);
+    if (value && typeof value === "object" && !pulumi.Resource.isInstance(value)) {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, hide(v)]));
+    }
+    return SECRET_PLACEHOLDER;
+}
+
+/** Replaces every secret value with "[secret]" and resource references with a marker. */
 export function maskSecrets(value: unknown): unknown {
-    if (isSecretWrapper(value)) return SECRET_PLACEHOLDER;
+    if (isSecretWrapper(value)) return hide(value.value);
     if (Array.isArray(value)) return value.map(maskSecrets);
     if (pulumi.Resource.isInstance(value)) return "[resource reference]";
     if (value && typeof value === "object") {
@@ -97,20 +136,44 @@ export async function runProgram(
     config: Record<string, string>,
     options: { stack: string; secretKeys?: string[] },
 ): Promise<ProgramRun> {
-    const calls: Omit<RegisteredResource, "urn">[] = [];
+    const resources: RegisteredResource[] = [];
     pulumi.runtime.setAllConfig(config, options.secretKeys ?? []);
     await pulumi.runtime.setMocks(
         {
-            newResource: (args) => {
-                calls.push({ type: args.type, name: args.name, custom: args.custom ?? true, inputs: args.inputs });
-                return { id: `${args.name}-id`, state: computedState(args.type, args.name, args.inputs) };
-            },
+            newResource: (args) => ({ id: `${args.name}-id`, state: computedState(args.type, args.name, args.inputs) }),
             call: (args) => args.inputs,
         },
         PROJECT,
         options.stack,
         false,
     );
+    // The mocks API does not show resource options; read them from each registration request.
+    const monitor = settings.getMonitor() as unknown as Monitor;
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req, callback) => {
+        const timeouts = req.getCustomtimeouts();
+        const resource: RegisteredResource = {
+            type: req.getType(),
+            name: req.getName(),
+            urn: "",
+            custom: req.getCustom(),
+            inputs: deserializeProperties(req.getObject()),
+            options: {
+                parent: req.getParent(),
+                dependencies: req.getDependenciesList(),
+                protect: req.getProtect(),
+                retainOnDelete: req.getRetainondelete(),
+                deleteBeforeReplace: req.getDeletebeforereplace(),
+                ignoreChanges: req.getIgnorechangesList(),
+                ...(timeouts ? { customTimeouts: { create: timeouts.getCreate(), update: timeouts.getUpdate(), delete: timeouts.getDelete() } } : {}),
+            },
+        };
+        resources.push(resource);
+        return register(req, (err, response) => {
+            if (response) resource.urn = response.getUrn();
+            callback(err, response);
+        });
+    };
 
     const exported = await program();
     const outputs: Record<string, unknown> = {};
@@ -124,16 +187,5 @@ export async function runProgram(
     // waitForRPCs is exported by the runtime but left out of its typings.
     await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
 
-    const monitor = settings.getMonitor() as unknown as { getRegisteredResources(): Map<string, unknown> };
-    const urns = [...monitor.getRegisteredResources().keys()];
-    if (urns.length !== calls.length) throw new Error(`mock runtime: ${calls.length} resources registered but ${urns.length} URNs recorded`);
-    // The monitor assigns URNs; pair each registration with the first unused URN of its type and name.
-    const unused = new Set(urns);
-    const resources = calls.map((call) => {
-        const urn = [...unused].find((u) => u.endsWith(`:${call.type}::${call.name}`) || u.endsWith(`$${call.type}::${call.name}`));
-        if (!urn) throw new Error(`mock runtime: no URN recorded for ${call.type} "${call.name}"`);
-        unused.delete(urn);
-        return { ...call, urn };
-    });
     return { resources, outputs, secretOutputs };
 }

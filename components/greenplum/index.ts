@@ -1,0 +1,179 @@
+import * as fs from "fs";
+import * as path from "path";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import * as tls from "@pulumi/tls";
+import type { GreenplumConfig, Profile } from "../../stacks/schema";
+import type { NodePlacement } from "../target";
+import {
+    ACTING_MASTER_CONFIGMAP,
+    ACTING_MASTER_KEY,
+    ADMIN_SECRET,
+    ADMIN_USER,
+    clientServiceHost,
+    commonLabels,
+    MASTER_PORT,
+    MASTER_SET,
+    MIRROR_SET,
+    PRIMARY_SET,
+    SCRIPTS_CONFIGMAP,
+    SERVICE_ACCOUNT,
+    setSelector,
+    SSH_SECRET,
+    type SetName,
+} from "./naming";
+import { networkPolicyArgs } from "./network-policies";
+import { clientServiceArgs, headlessServiceArgs, INITIAL_ACTING_MASTER } from "./services";
+import { firstInitTimeoutSeconds } from "./sizing";
+import { statefulSetArgs } from "./statefulset";
+
+export * from "./naming";
+export { firstInitTimeoutSeconds, stopTimeoutSeconds, terminationGracePeriodSeconds, containerResources } from "./sizing";
+export { antiAffinity, statefulSetArgs } from "./statefulset";
+
+/** The in-pod scripts: Greenplum's bootstrap and the storage volume guard, shipped in one ConfigMap. */
+export function podScripts(): Record<string, string> {
+    const scriptsDir = path.join(__dirname, "scripts");
+    const scripts: Record<string, string> = {};
+    for (const file of fs.readdirSync(scriptsDir).filter((f) => f.endsWith(".sh")).sort()) {
+        scripts[file] = fs.readFileSync(path.join(scriptsDir, file), "utf8");
+    }
+    scripts["volume-guard.sh"] = fs.readFileSync(path.join(__dirname, "..", "storage", "volume-guard.sh"), "utf8");
+    return scripts;
+}
+
+export interface GreenplumClusterArgs {
+    greenplum: GreenplumConfig;
+    profile: Profile;
+    provider: k8s.Provider;
+    clusterDomain: string;
+    /** The storage component's class (used unless the config names a class per set). */
+    storageClassName: pulumi.Input<string>;
+    /** Greenplum volumes must not be claimed before storage can serve them. */
+    storageReady: pulumi.Input<pulumi.Resource>[];
+    placement: NodePlacement;
+    zoneCount: number;
+    onGke: boolean;
+}
+
+/**
+ * Greenplum as GP4K lays it out: a `master` StatefulSet (master and standby), `segment-a`
+ * (primaries) and `segment-b` (mirrors), one segment per pod, bootstrapped by scripts in the pods.
+ * Greenplum's own mirrors, FTS and standby keep the data safe; Kubernetes schedules, restarts and
+ * keeps volumes.
+ */
+export class GreenplumCluster extends pulumi.ComponentResource {
+    public readonly host: pulumi.Output<string>;
+    public readonly port: number;
+    public readonly database: string;
+    public readonly username: string;
+    public readonly password: pulumi.Output<string>;
+    public readonly connectionUri: pulumi.Output<string>;
+    public readonly namespace: string;
+
+    constructor(name: string, args: GreenplumClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("greenplum-k8s:greenplum:GreenplumCluster", name, {}, opts);
+        const gp = args.greenplum;
+        const production = args.profile === "production";
+        const namespaceName = gp.namespace;
+        const k8sOpts = { parent: this, provider: args.provider };
+
+        // In production a `pulumi destroy` must not take the volume claims with the namespace.
+        const namespace = new k8s.core.v1.Namespace("namespace", {
+            metadata: {
+                name: namespaceName,
+                labels: {
+                    ...commonLabels(),
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                },
+            },
+        }, { ...k8sOpts, protect: production, retainOnDelete: production });
+        const inNamespace = { ...k8sOpts, dependsOn: [namespace] };
+
+        const password = new random.RandomPassword("gpadmin-password", { length: 32, special: false }, { parent: this });
+        const adminSecret = new k8s.core.v1.Secret("admin", {
+            metadata: { name: ADMIN_SECRET, namespace: namespaceName, labels: commonLabels() },
+            type: "Opaque",
+            stringData: { username: ADMIN_USER, password: password.result },
+        }, { ...inNamespace, retainOnDelete: production });
+
+        // One user key for gpadmin everywhere and one host key for every sshd: known_hosts is exact, no trust on first use.
+        const userKey = new tls.PrivateKey("ssh-user-key", { algorithm: "RSA", rsaBits: 4096 }, { parent: this });
+        const hostKey = new tls.PrivateKey("ssh-host-key", { algorithm: "ED25519" }, { parent: this });
+        const sshSecret = new k8s.core.v1.Secret("ssh", {
+            metadata: { name: SSH_SECRET, namespace: namespaceName, labels: commonLabels() },
+            type: "Opaque",
+            stringData: {
+                id_rsa: userKey.privateKeyOpenssh,
+                "id_rsa.pub": userKey.publicKeyOpenssh,
+                ssh_host_ed25519_key: hostKey.privateKeyOpenssh,
+                "ssh_host_ed25519_key.pub": hostKey.publicKeyOpenssh,
+            },
+        }, inNamespace);
+
+        const scripts = new k8s.core.v1.ConfigMap("scripts", {
+            metadata: { name: SCRIPTS_CONFIGMAP, namespace: namespaceName, labels: commonLabels() },
+            data: podScripts(),
+        }, inNamespace);
+        // The truth of who is master after a failover: written by `gp-failover promote`, so `pulumi up` ignores its data.
+        const actingMaster = new k8s.core.v1.ConfigMap("acting-master", {
+            metadata: { name: ACTING_MASTER_CONFIGMAP, namespace: namespaceName, labels: commonLabels() },
+            data: { [ACTING_MASTER_KEY]: INITIAL_ACTING_MASTER },
+        }, { ...inNamespace, ignoreChanges: ["data"] });
+        const serviceAccount = new k8s.core.v1.ServiceAccount("service-account", {
+            metadata: { name: SERVICE_ACCOUNT, namespace: namespaceName, labels: commonLabels() },
+            automountServiceAccountToken: false,
+        }, inNamespace);
+
+        const policies = Object.entries(networkPolicyArgs(gp, namespaceName)).map(
+            ([policyName, policyArgs]) => new k8s.networking.v1.NetworkPolicy(policyName, policyArgs, inNamespace),
+        );
+        new k8s.core.v1.Service("headless", headlessServiceArgs(namespaceName), inNamespace);
+        const clientService = new k8s.core.v1.Service("client", clientServiceArgs(gp, namespaceName, args.onGke), { ...inNamespace, ignoreChanges: ["spec.selector"] });
+
+        const sets: SetName[] = gp.segments.mirrors ? [MASTER_SET, PRIMARY_SET, MIRROR_SET] : [MASTER_SET, PRIMARY_SET];
+        const initTimeout = `${firstInitTimeoutSeconds(gp)}s`;
+        for (const set of sets) {
+            new k8s.apps.v1.StatefulSet(set, statefulSetArgs({
+                set,
+                gp,
+                profile: args.profile,
+                namespace: namespaceName,
+                clusterDomain: args.clusterDomain,
+                storageClassName: args.storageClassName,
+                placement: args.placement,
+                zoneCount: args.zoneCount,
+            }), {
+                ...k8sOpts,
+                dependsOn: [namespace, adminSecret, sshSecret, scripts, actingMaster, serviceAccount, ...policies, ...args.storageReady],
+                // Volume claim templates are immutable: a change would replace the set. Sizes change by
+                // expanding the claims instead (README), and the set's annotation shows the change in the preview.
+                ignoreChanges: ["spec.volumeClaimTemplates"],
+                retainOnDelete: production,
+                customTimeouts: { create: initTimeout, update: initTimeout },
+            });
+            // A drain takes at most one pod of a set at a time; anti-affinity keeps a segment's pair on other nodes.
+            new k8s.policy.v1.PodDisruptionBudget(set, {
+                metadata: { name: set, namespace: namespaceName, labels: commonLabels() },
+                spec: { maxUnavailable: 1, selector: { matchLabels: setSelector(set) } },
+            }, inNamespace);
+        }
+
+        this.namespace = namespaceName;
+        this.port = MASTER_PORT;
+        this.database = gp.database;
+        this.username = ADMIN_USER;
+        this.password = pulumi.secret(password.result);
+        const inClusterHost = clientServiceHost(namespaceName, args.clusterDomain);
+        this.host = gp.service.type === "LoadBalancer"
+            ? clientService.status.apply((s) => s?.loadBalancer?.ingress?.[0]?.ip ?? s?.loadBalancer?.ingress?.[0]?.hostname ?? inClusterHost)
+            : pulumi.output(inClusterHost);
+        this.connectionUri = pulumi.secret(
+            pulumi.interpolate`postgresql://${this.username}:${password.result.apply(encodeURIComponent)}@${this.host}:${this.port}/${this.database}`,
+        );
+
+        this.registerOutputs({ host: this.host, port: this.port, database: this.database, username: this.username, password: this.password, connectionUri: this.connectionUri });
+    }
+}

@@ -1,0 +1,64 @@
+import type { GreenplumConfig } from "../../stacks/schema";
+
+/** Greenplum-for-Kubernetes' names, so its users recognise every object. */
+export const MASTER_SET = "master" as const;
+export const PRIMARY_SET = "segment-a" as const;
+export const MIRROR_SET = "segment-b" as const;
+export type SetName = typeof MASTER_SET | typeof PRIMARY_SET | typeof MIRROR_SET;
+
+/** Headless Service giving every pod a stable DNS name (`<pod>.agent.<ns>.svc.<domain>`). */
+export const HEADLESS_SERVICE = "agent";
+/** The Service clients connect to; it selects the acting master. */
+export const CLIENT_SERVICE = "greenplum";
+export const SCRIPTS_CONFIGMAP = "greenplum-scripts";
+/** Names the acting master; written by `gp-failover promote`, never reverted by `pulumi up`. */
+export const ACTING_MASTER_CONFIGMAP = "greenplum-acting-master";
+export const ACTING_MASTER_KEY = "acting-master";
+export const ADMIN_SECRET = "greenplum-admin";
+export const SSH_SECRET = "greenplum-ssh";
+export const SERVICE_ACCOUNT = "greenplum";
+
+export const ADMIN_USER = "gpadmin";
+/** uid/gid of gpadmin in the image (the image contract). */
+export const GPADMIN_UID = 1001;
+export const GPHOME = "/usr/local/greenplum-db";
+
+export const MASTER_PORT = 5432;
+export const PRIMARY_PORT = 40000;
+export const MIRROR_PORT = 50000;
+/** sshd runs as gpadmin, so it needs an unprivileged port. */
+export const SSH_PORT = 2222;
+
+export const DATA_ROOT = "/greenplum";
+export const SCRIPTS_DIR = "/opt/greenplum-k8s/scripts";
+export const SSH_DIR = "/etc/greenplum-k8s/ssh";
+export const PASSWORD_DIR = "/etc/greenplum-k8s/password";
+export const ACTING_MASTER_DIR = "/etc/greenplum-k8s/acting-master";
+
+export const SET_LABEL = "greenplum-k8s/set";
+
+/** Labels every Greenplum object carries. */
+export function commonLabels(): Record<string, string> {
+    return { "app.kubernetes.io/name": "greenplum", "app.kubernetes.io/part-of": "greenplum-k8s", "app.kubernetes.io/managed-by": "pulumi" };
+}
+
+/** Labels selecting the pods of one set. */
+export function setSelector(set: SetName): Record<string, string> {
+    return { "app.kubernetes.io/name": "greenplum", [SET_LABEL]: set };
+}
+
+/** The pod names of every Greenplum host, in the order gpinitsystem sees them. */
+export function hostNames(gp: GreenplumConfig): string[] {
+    const count = gp.segments.primarySegmentCount;
+    const pods = (set: string, n: number) => Array.from({ length: n }, (_, i) => `${set}-${i}`);
+    return [
+        ...pods(MASTER_SET, gp.masterAndStandby.standby ? 2 : 1),
+        ...pods(PRIMARY_SET, count),
+        ...(gp.segments.mirrors ? pods(MIRROR_SET, count) : []),
+    ];
+}
+
+/** The in-cluster DNS name of the client Service. */
+export function clientServiceHost(namespace: string, clusterDomain: string): string {
+    return `${CLIENT_SERVICE}.${namespace}.svc.${clusterDomain}`;
+}

@@ -1,0 +1,125 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { StorageConfig } from "../../stacks/schema";
+import { dataStorageClassLabels } from "./labels";
+
+export const LOCAL_PATH_NAMESPACE = "local-path-storage";
+export const LOCAL_PATH_PROVISIONER = "rancher.io/local-path";
+const NAME = "local-path-provisioner";
+
+/** The provisioner's config: every node gets volumes under one persistent directory. */
+export function localPathConfig(path: string): Record<string, string> {
+    return {
+        "config.json": JSON.stringify({ nodePathMap: [{ node: "DEFAULT_PATH_FOR_NON_LISTED_NODES", paths: [path] }] }, null, 2),
+        // Greenplum runs as uid 1001; hostPath volumes get no fsGroup, so the volume root must be writable.
+        setup: '#!/bin/sh\nset -eu\nmkdir -m 0777 -p "$VOL_DIR"\n',
+        teardown: '#!/bin/sh\nset -eu\nrm -rf "$VOL_DIR"\n',
+        "helperPod.yaml": [
+            "apiVersion: v1",
+            "kind: Pod",
+            "metadata:",
+            "  name: helper-pod",
+            "spec:",
+            "  priorityClassName: system-node-critical",
+            "  tolerations:",
+            "    - key: node.kubernetes.io/disk-pressure",
+            "      operator: Exists",
+            "      effect: NoSchedule",
+            "  containers:",
+            "    - name: helper-pod",
+            "      image: busybox:1.37.0",
+            "      imagePullPolicy: IfNotPresent",
+            "",
+        ].join("\n"),
+    };
+}
+
+/**
+ * rancher/local-path-provisioner as explicit resources: dynamic hostPath volumes under a
+ * persistent node directory (on minikube under /data, never the tmpfs root or /tmp).
+ */
+export function createLocalPath(storage: StorageConfig, opts: pulumi.CustomResourceOptions): k8s.storage.v1.StorageClass {
+    const labels = { "app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "greenplum-k8s" };
+    const namespace = new k8s.core.v1.Namespace("local-path-storage", {
+        metadata: {
+            name: LOCAL_PATH_NAMESPACE,
+            labels: {
+                ...labels,
+                // The provisioner's helper pods mount host paths as root to create volume directories.
+                "pod-security.kubernetes.io/enforce": "privileged",
+                "pod-security.kubernetes.io/warn": "restricted",
+            },
+        },
+    }, opts);
+    const nsOpts = { ...opts, dependsOn: [namespace] };
+    const meta = (name: string) => ({ name, namespace: LOCAL_PATH_NAMESPACE, labels });
+
+    const account = new k8s.core.v1.ServiceAccount("local-path-provisioner", { metadata: meta(NAME) }, nsOpts);
+    const role = new k8s.rbac.v1.Role("local-path-provisioner", {
+        metadata: meta(NAME),
+        rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "create", "patch", "update", "delete"] }],
+    }, nsOpts);
+    new k8s.rbac.v1.RoleBinding("local-path-provisioner", {
+        metadata: meta(NAME),
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
+        subjects: [{ kind: "ServiceAccount", name: NAME, namespace: LOCAL_PATH_NAMESPACE }],
+    }, nsOpts);
+    const clusterRole = new k8s.rbac.v1.ClusterRole("local-path-provisioner", {
+        metadata: { name: NAME, labels },
+        rules: [
+            { apiGroups: [""], resources: ["nodes", "persistentvolumeclaims", "configmaps", "pods", "pods/log"], verbs: ["get", "list", "watch"] },
+            { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["get", "list", "watch", "create", "patch", "update", "delete"] },
+            { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
+            { apiGroups: ["storage.k8s.io"], resources: ["storageclasses"], verbs: ["get", "list", "watch"] },
+        ],
+    }, opts);
+    new k8s.rbac.v1.ClusterRoleBinding("local-path-provisioner", {
+        metadata: { name: NAME, labels },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name },
+        subjects: [{ kind: "ServiceAccount", name: NAME, namespace: LOCAL_PATH_NAMESPACE }],
+    }, opts);
+    const config = new k8s.core.v1.ConfigMap("local-path-config", { metadata: meta("local-path-config"), data: localPathConfig(storage.localPath.path) }, nsOpts);
+
+    const deployment = new k8s.apps.v1.Deployment("local-path-provisioner", {
+        metadata: meta(NAME),
+        spec: {
+            replicas: 1,
+            selector: { matchLabels: { "app.kubernetes.io/name": NAME } },
+            template: {
+                metadata: { labels },
+                spec: {
+                    serviceAccountName: account.metadata.name,
+                    securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: "RuntimeDefault" } },
+                    containers: [
+                        {
+                            name: "provisioner",
+                            image: storage.localPath.image,
+                            imagePullPolicy: "IfNotPresent",
+                            command: ["local-path-provisioner", "start", "--config", "/etc/config/config.json"],
+                            env: [
+                                { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+                                { name: "CONFIG_MOUNT_PATH", value: "/etc/config/" },
+                                { name: "HEALTH_PORT", value: "8080" },
+                            ],
+                            ports: [{ name: "health", containerPort: 8080 }],
+                            readinessProbe: { httpGet: { path: "/ready", port: "health" } },
+                            livenessProbe: { httpGet: { path: "/health", port: "health" } },
+                            resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "200m", memory: "128Mi" } },
+                            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+                            volumeMounts: [{ name: "config", mountPath: "/etc/config/" }],
+                        },
+                    ],
+                    volumes: [{ name: "config", configMap: { name: config.metadata.name } }],
+                },
+            },
+        },
+    }, nsOpts);
+
+    return new k8s.storage.v1.StorageClass("local-path", {
+        metadata: { name: storage.storageClassName, labels: dataStorageClassLabels() },
+        provisioner: LOCAL_PATH_PROVISIONER,
+        reclaimPolicy: storage.reclaimPolicy,
+        // Node-local volumes: the scheduler must pick the node before the volume is made.
+        volumeBindingMode: "WaitForFirstConsumer",
+    }, { ...opts, dependsOn: [deployment] });
+}
