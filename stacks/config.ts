@@ -162,7 +162,7 @@ export function parseStackConfig(allConfig: Record<string, string>): StackConfig
 
     const profile = inferProfile(raw);
     let merged = deepMerge(profileDefaults(profile), { profile, ...raw });
-    if (at(merged, "target", "kind") === "gke" && raw.gke !== undefined) {
+    if (raw.gke !== undefined) {
         merged = deepMerge(merged, { gke: deepMerge(gkeDefaults, raw.gke as Raw) });
     }
 

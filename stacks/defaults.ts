@@ -33,7 +33,7 @@ const common = {
 
 /** dev: one laptop, cheap and disposable. */
 const dev = {
-    target: { kind: "minikube", context: "minikube" },
+    target: { kind: "minikube" },
     storage: {
         backend: "local-path",
         reclaimPolicy: "Delete",

@@ -125,7 +125,10 @@ const rookCephSchema = z.strictObject({
 
 const localPathSchema = z.strictObject({
     /** Node directory volumes are created under; must be persistent and not tmpfs (minikube: under /data). */
-    path: z.string().regex(/^\/[^\s]*$/, { error: "must be an absolute path" }),
+    path: z
+        .string()
+        .regex(/^\/[^\s]*$/, { error: "must be an absolute path" })
+        .refine((p) => !/^\/(tmp|run|dev\/shm)(\/|$)/.test(p), { error: "must be a persistent directory, not under /tmp, /run or /dev/shm (tmpfs rejects O_DIRECT)" }),
     image: pinnedImage,
 });
 

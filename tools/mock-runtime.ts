@@ -21,6 +21,8 @@ export interface RegisteredResource {
     /** The resource options the engine would act on. */
     options: {
         parent: string;
+        /** Provider reference ("<provider urn>::<id>"), for custom resources. */
+        provider: string;
         dependencies: string[];
         protect: boolean;
         retainOnDelete: boolean;
@@ -37,6 +39,7 @@ interface RegisterRequest {
     getCustom(): boolean;
     getObject(): Parameters<typeof deserializeProperties>[0];
     getParent(): string;
+    getProvider(): string;
     getDependenciesList(): string[];
     getProtect(): boolean;
     getRetainondelete(): boolean;
@@ -160,6 +163,7 @@ export async function runProgram(
             inputs: deserializeProperties(req.getObject()),
             options: {
                 parent: req.getParent(),
+                provider: req.getProvider(),
                 dependencies: req.getDependenciesList(),
                 protect: req.getProtect(),
                 retainOnDelete: req.getRetainondelete(),
