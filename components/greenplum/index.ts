@@ -151,6 +151,8 @@ export class GreenplumCluster extends pulumi.ComponentResource {
                 // Volume claim templates are immutable: a change would replace the set. Sizes change by
                 // expanding the claims instead (README), and the set's annotation shows the change in the preview.
                 ignoreChanges: ["spec.volumeClaimTemplates"],
+                // Production sets are neither deleted nor replaced (which would drop them) without an explicit unprotect.
+                protect: production,
                 retainOnDelete: production,
                 customTimeouts: { create: initTimeout, update: initTimeout },
             });

@@ -17,9 +17,12 @@ export function stopTimeoutSeconds(gp: GreenplumConfig): number {
     return 120 + 5 * gp.segments.primarySegmentCount;
 }
 
-/** The kubelet waits this long before SIGKILL: the stop budget plus slack; never 0. */
+/** If a fast stop overruns, the preStop hook falls back to `-M immediate` for at most this long. */
+export const IMMEDIATE_STOP_TIMEOUT_SECONDS = 60;
+
+/** The kubelet waits this long before SIGKILL: both stop budgets plus slack; never 0. */
 export function terminationGracePeriodSeconds(gp: GreenplumConfig): number {
-    return stopTimeoutSeconds(gp) + 30;
+    return stopTimeoutSeconds(gp) + IMMEDIATE_STOP_TIMEOUT_SECONDS + 30;
 }
 
 /** GP4K semantics: the configured cpu/memory are both request and limit; "" means unset. */

@@ -28,7 +28,7 @@ import {
     SSH_SECRET,
     type SetName,
 } from "./naming";
-import { containerResources, HOST_WAIT_SECONDS, stopTimeoutSeconds, terminationGracePeriodSeconds } from "./sizing";
+import { containerResources, HOST_WAIT_SECONDS, IMMEDIATE_STOP_TIMEOUT_SECONDS, stopTimeoutSeconds, terminationGracePeriodSeconds } from "./sizing";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
 type Affinity = k8s.types.input.core.v1.Affinity;
@@ -113,6 +113,7 @@ function environment(inputs: StatefulSetInputs): k8s.types.input.core.v1.EnvVar[
         GPHOME,
         GP_HOST_WAIT_SECONDS: String(HOST_WAIT_SECONDS),
         GP_STOP_TIMEOUT_SECONDS: String(stopTimeoutSeconds(gp)),
+        GP_STOP_IMMEDIATE_TIMEOUT_SECONDS: String(IMMEDIATE_STOP_TIMEOUT_SECONDS),
     };
     if (set === MASTER_SET) env.GP_HBA_EXTRA = gp.masterAndStandby.hostBasedAuthentication;
     return [
@@ -194,7 +195,7 @@ export function statefulSetArgs(inputs: StatefulSetInputs): k8s.apps.v1.Stateful
                     { name: "ssh", containerPort: SSH_PORT },
                 ],
                 // Ready = usable: the acting master only when every segment has an up primary.
-                readinessProbe: { exec: { command: script("readiness.sh") }, periodSeconds: 10, timeoutSeconds: 8, failureThreshold: 3 },
+                readinessProbe: { exec: { command: script("readiness.sh") }, periodSeconds: 10, timeoutSeconds: 15, failureThreshold: 3 },
                 // Liveness watches sshd and the entrypoint, never postgres: a segment in recovery must not be killed.
                 livenessProbe: { exec: { command: script("liveness.sh") }, initialDelaySeconds: 30, periodSeconds: 30, timeoutSeconds: 10, failureThreshold: 6 },
                 lifecycle: { preStop: { exec: { command: script("prestop.sh") } } },
@@ -225,7 +226,8 @@ export function statefulSetArgs(inputs: StatefulSetInputs): k8s.apps.v1.Stateful
             updateStrategy: { type: "OnDelete" },
             selector: { matchLabels: setSelector(set) },
             persistentVolumeClaimRetentionPolicy: keepData ? { whenDeleted: "Retain", whenScaled: "Retain" } : { whenDeleted: "Delete", whenScaled: "Delete" },
-            template: { metadata: { labels }, spec: podSpec },
+            // gp-failover runs its commands with `kubectl exec`, which picks this container.
+            template: { metadata: { labels, annotations: { "kubectl.kubernetes.io/default-container": "greenplum" } }, spec: podSpec },
             volumeClaimTemplates: [
                 {
                     metadata: { name: "data", labels },

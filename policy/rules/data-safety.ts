@@ -61,8 +61,8 @@ export const checkDataOnPvc = (props: Json, config: DataOnPvcConfig, context: Re
     const checkedClaims = new Set<string>();
     for (const dataPath of config.dataPaths) {
         let mounted = false;
-        for (const { container } of containersOf(podSpec)) {
-            const cname = str(container.name) ?? "?";
+        for (const { container, kind } of containersOf(podSpec)) {
+            const cname = `${kind} "${str(container.name) ?? "?"}"`;
             const mounts = arr(container.volumeMounts).map(obj).filter((m) => typeof m.mountPath === "string");
             // The mount that holds the data path in this container: the deepest one covering it.
             const holder = mounts
@@ -76,7 +76,7 @@ export const checkDataOnPvc = (props: Json, config: DataOnPvcConfig, context: Re
                 if (!claim) {
                     const source = volume ? volumeSource(volume) : `volume "${vname}", which is neither a volumeClaimTemplate nor a pod volume`;
                     violations.push(
-                        `${what}: container "${cname}" has Greenplum data path ${dataPath} on ${source}; mount a volumeClaimTemplate there instead ` +
+                        `${what}: ${cname} has Greenplum data path ${dataPath} on ${source}; mount a volumeClaimTemplate there instead ` +
                             "so the data survives pod restarts and rescheduling (emptyDir and hostPath lose it; tmpfs also breaks the FTS probe's O_DIRECT reads).",
                     );
                 } else if (!checkedClaims.has(vname)) {
@@ -96,7 +96,7 @@ export const checkDataOnPvc = (props: Json, config: DataOnPvcConfig, context: Re
                 const volume = volumes.get(str(m.name) ?? "");
                 if (inside && volume && EPHEMERAL_SOURCES.some((s) => isObj(volume[s]))) {
                     violations.push(
-                        `${what}: container "${cname}" mounts ${volumeSource(volume)} at ${m.mountPath as string}, inside the Greenplum data path ${dataPath}; ` +
+                        `${what}: ${cname} mounts ${volumeSource(volume)} at ${m.mountPath as string}, inside the Greenplum data path ${dataPath}; ` +
                             "keep everything under the data path on the volumeClaimTemplate.",
                     );
                 }

@@ -26,8 +26,8 @@ export const WORKLOAD_TYPES = [K8S.statefulSet, K8S.deployment, K8S.daemonSet, K
 
 /** Labels every Greenplum StatefulSet carries (metadata or pod template). */
 export const GREENPLUM_LABELS = { "app.kubernetes.io/part-of": "greenplum-k8s", "app.kubernetes.io/name": "greenplum" } as const;
-/** Label naming a Greenplum StatefulSet's role. */
-export const COMPONENT_LABEL = "app.kubernetes.io/component";
+/** Labels naming a Greenplum StatefulSet's role, in the order they are read. */
+export const ROLE_LABELS = ["app.kubernetes.io/component", "greenplum-k8s/set"] as const;
 export type GreenplumRole = "master" | "segment-a" | "segment-b";
 const ROLES: readonly GreenplumRole[] = ["master", "segment-a", "segment-b"];
 
@@ -81,12 +81,14 @@ function templateAt(template: unknown): { labels: Record<string, string>; spec: 
     return { labels: stringMap(at(template, "metadata", "labels")), spec: obj(at(template, "spec")) };
 }
 
-/** Every container of a pod spec, init and ephemeral ones included, with the list it came from. */
-export function containersOf(podSpec: Json): { container: Json; list: string }[] {
-    const out: { container: Json; list: string }[] = [];
-    for (const list of ["initContainers", "containers", "ephemeralContainers"]) {
+const CONTAINER_LISTS = { initContainers: "init container", containers: "container", ephemeralContainers: "ephemeral container" } as const;
+
+/** Every container of a pod spec, init and ephemeral ones included, with what kind it is ("init container"). */
+export function containersOf(podSpec: Json): { container: Json; kind: string }[] {
+    const out: { container: Json; kind: string }[] = [];
+    for (const [list, kind] of Object.entries(CONTAINER_LISTS)) {
         for (const c of arr(podSpec[list])) {
-            if (isObj(c)) out.push({ container: c, list });
+            if (isObj(c)) out.push({ container: c, kind });
         }
     }
     return out;
@@ -100,12 +102,16 @@ export function isGreenplumStatefulSet(type: string, props: Json): boolean {
 }
 
 /**
- * The role of a Greenplum StatefulSet: the `app.kubernetes.io/component` label, else the first
- * role that metadata.name (or the Pulumi name) ends with.
+ * The role of a Greenplum StatefulSet: a role label (metadata, then pod template), else the role
+ * that metadata.name (or the Pulumi name) is or ends with ("-master").
  */
 export function greenplumRole(props: Json, resourceName: string): GreenplumRole | undefined {
-    const component = labelsOf(props)[COMPONENT_LABEL] ?? podTemplateOf(K8S.statefulSet, props)?.labels[COMPONENT_LABEL];
-    if (component && (ROLES as readonly string[]).includes(component)) return component as GreenplumRole;
+    for (const labels of [labelsOf(props), podTemplateOf(K8S.statefulSet, props)?.labels ?? {}]) {
+        for (const key of ROLE_LABELS) {
+            const role = labels[key];
+            if (role && (ROLES as readonly string[]).includes(role)) return role as GreenplumRole;
+        }
+    }
     const name = str(metadataOf(props).name) ?? resourceName;
     return ROLES.find((role) => name === role || name.endsWith(`-${role}`));
 }

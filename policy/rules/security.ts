@@ -44,8 +44,8 @@ export const checkPodSecurity = (props: Json, config: PodSecurityConfig, context
         violations.push(`${what}: set spec.securityContext.seccompProfile.type to RuntimeDefault (found ${podSeccomp}).`);
     }
     if (podSc.runAsUser === 0) violations.push(`${what}: do not set spec.securityContext.runAsUser to 0 (root).`);
-    for (const { container, list } of containersOf(pod)) {
-        const where = `${what} ${list.replace(/s$/, "")} "${str(container.name) ?? "?"}"`;
+    for (const { container, kind } of containersOf(pod)) {
+        const where = `${what} ${kind} "${str(container.name) ?? "?"}"`;
         const sc = obj(container.securityContext);
         const fixes: string[] = [];
         if (sc.privileged === true) fixes.push("remove privileged: true");
@@ -100,7 +100,7 @@ export const checkSecretEnv = (props: Json, config: SecretEnvConfig, context: Re
     if (!template) return [];
     const what = describe(kindOf(context.type), props, context.name);
     const violations: string[] = [];
-    for (const { container } of containersOf(template.spec)) {
+    for (const { container, kind } of containersOf(template.spec)) {
         for (const raw of arr(container.env)) {
             const env = obj(raw);
             const name = str(env.name) ?? "";
@@ -110,7 +110,7 @@ export const checkSecretEnv = (props: Json, config: SecretEnvConfig, context: Re
             const pointsAtFile = /_(FILE|PATH|DIR)$/i.test(name) && value.startsWith("/");
             if ((SECRET_NAME.test(name) && !pointsAtFile) || PRIVATE_KEY.test(value)) {
                 violations.push(
-                    `${what} container "${str(container.name) ?? "?"}": env ${name} has a literal value that looks secret; ` +
+                    `${what} ${kind} "${str(container.name) ?? "?"}": env ${name} has a literal value that looks secret; ` +
                         "move it to a Kubernetes Secret and use valueFrom.secretKeyRef (or mount it as a file), so it is not stored in the pod spec and Pulumi state.",
                 );
             }
@@ -150,12 +150,12 @@ export const checkImagesPinned = (props: Json, _config: object, context: Resourc
     if (!template) return [];
     const what = describe(kindOf(context.type), props, context.name);
     const violations: string[] = [];
-    for (const { container } of containersOf(template.spec)) {
+    for (const { container, kind } of containersOf(template.spec)) {
         const image = str(container.image);
         const reason = image === undefined ? "is not set" : unpinnedReason(image);
         if (reason) {
             violations.push(
-                `${what} container "${str(container.name) ?? "?"}": image ${image ? `"${image}" ` : ""}${reason}; ` +
+                `${what} ${kind} "${str(container.name) ?? "?"}": image ${image ? `"${image}" ` : ""}${reason}; ` +
                     'pin it to a version tag or a digest (e.g. "woblerr/greenplum:6.27.1") so pods restarted later run the same code.',
             );
         }

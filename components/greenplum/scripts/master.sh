@@ -1,0 +1,332 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash
+# Acting-master logic: first initialisation, restart, post-init steps and the supervision
+# loop body. Sourced by entrypoint.sh (after lib.sh), never executed.
+
+# ---------------------------------------------------------------------------
+# First initialisation
+# ---------------------------------------------------------------------------
+
+gpk_gpinitsystem_args() {
+  GPK_GPINIT_ARGS=(-a -I "$GPK_INIT_INPUT_FILE" -n "$GP_LOCALE" --ignore-warnings)
+  if [[ "$GP_STANDBY" == true ]]; then
+    GPK_GPINIT_ARGS+=(-s "$(gpk_fqdn master-1)")
+  fi
+}
+
+# Runs gpinitsystem once. The state file says "gpinitsystem-started" before and
+# "gpinitsystem-done" after, so a crash in between is detected on the next start instead of
+# being silently initialised over.
+master_first_init() {
+  local hosts=()
+  mapfile -t hosts < <(gpk_all_pods)
+  log_info "first start of the acting master: waiting up to ${GP_HOST_WAIT_SECONDS}s for ${#hosts[@]} hosts: ${hosts[*]}"
+  if ! gpk_wait_for_hosts "$GP_HOST_WAIT_SECONDS" "${hosts[@]}"; then
+    die "cannot initialise the cluster: not every host is reachable (GP_HOST_WAIT_SECONDS=${GP_HOST_WAIT_SECONDS}); exiting so the pod restarts and tries again"
+  fi
+  master_refuse_existing_data
+  mkdir -p "$GPK_STATE_DIR"
+  gpk_render_gpinitsystem_input >"$GPK_INIT_INPUT_FILE"
+  log_info "gpinitsystem input written to ${GPK_INIT_INPUT_FILE}:"
+  sed 's/^/    /' "$GPK_INIT_INPUT_FILE" >&2
+  gpk_gpinitsystem_args
+  gpk_write_init_state gpinitsystem-started
+  log_info "running: gpinitsystem ${GPK_GPINIT_ARGS[*]}"
+  local rc=0
+  gpinitsystem "${GPK_GPINIT_ARGS[@]}" || rc=$?
+  if ((rc != 0)); then
+    die "gpinitsystem failed (exit ${rc}); logs are in ${GPK_STATE_DIR}/gpAdminLogs. The cluster is half-initialised; the next start will refuse to continue and print how to clean up"
+  fi
+  gpk_write_init_state gpinitsystem-done
+  log_info "gpinitsystem finished"
+}
+
+# master-0 without data while other pods hold data means the master's volume was lost or
+# replaced, not a new cluster: never run gpinitsystem (and never tell anyone to wipe) then.
+master_refuse_existing_data() {
+  local pod dir found=()
+  while read -r pod; do
+    case "$pod" in
+    master-*) dir="$GPK_MASTER_DIR" ;;
+    segment-a-*) dir="$GPK_PRIMARY_DIR" ;;
+    segment-b-*) dir="$GPK_MIRROR_DIR" ;;
+    esac
+    [[ "$pod" == "$(gpk_self)" ]] && continue
+    if ! gpk_ssh "$(gpk_fqdn "$pod")" "test ! -e $(printf '%q' "$dir/PG_VERSION")" </dev/null >/dev/null 2>&1; then
+      found+=("${pod}:${dir}")
+    fi
+  done < <(gpk_all_pods)
+  ((${#found[@]} == 0)) && return 0
+  log_error "$(gpk_self) has no data but other pods already hold Greenplum data: ${found[*]}"
+  log_error "This is an existing cluster whose master volume was lost or replaced; NOT running gpinitsystem."
+  if [[ " ${found[*]} " == *" master-1:"* ]]; then
+    log_error "The standby master has data: promote it with: gp-failover --namespace ${GP_NAMESPACE} promote"
+  fi
+  die "refusing to initialise over existing segment data"
+}
+
+# With --ignore-warnings, gpinitsystem reports a failed standby only as a warning; check the
+# catalog and create the standby if it is missing.
+master_ensure_standby() {
+  [[ "$GP_STANDBY" == true ]] || return 0
+  local standby
+  standby="$(gpk_psql <<<"-- gpk:standby-host
+SELECT hostname FROM gp_segment_configuration WHERE content = -1 AND role = 'm';")" ||
+    die "cannot query gp_segment_configuration for the standby master"
+  if [[ -n "$standby" ]]; then
+    log_info "standby master registered: ${standby}"
+    return 0
+  fi
+  log_warn "gpinitsystem did not register a standby master; running gpinitstandby -s $(gpk_fqdn master-1)"
+  gpinitstandby -a -s "$(gpk_fqdn master-1)" --hba-hostnames ||
+    die "gpinitstandby -s $(gpk_fqdn master-1) failed; fix and restart master-0 (init resumes after gpinitsystem)"
+}
+
+# Sets gpadmin's password from the Secret file. Only the md5 hash reaches the server (and
+# statement logging is off for the session), the value never appears in argv or env.
+master_set_password() {
+  [[ -r "$GP_PASSWORD_FILE" ]] || die "cannot read the gpadmin password file ${GP_PASSWORD_FILE}"
+  local password hash
+  password="$(cat "$GP_PASSWORD_FILE")"
+  password="${password%$'\n'}"
+  [[ -n "$password" ]] || die "the gpadmin password file ${GP_PASSWORD_FILE} is empty"
+  hash="$(printf '%s%s' "$password" gpadmin | md5sum | awk '{print $1}')"
+  unset password
+  gpk_psql <<EOF || die "setting the gpadmin password failed"
+-- gpk:set-password
+SET log_statement = 'none';
+ALTER ROLE gpadmin WITH PASSWORD 'md5${hash}';
+EOF
+  log_info "gpadmin password set from ${GP_PASSWORD_FILE}"
+}
+
+master_create_database() {
+  [[ -n "${GP_DATABASE:-}" ]] || die "required environment variable GP_DATABASE is not set (database to create)"
+  local exists
+  exists="$(gpk_psql <<EOF
+-- gpk:database-exists
+\\set db '$(printf '%s' "$GP_DATABASE" | sed "s/'/''/g")'
+SELECT count(*) FROM pg_database WHERE datname = :'db';
+EOF
+  )" || die "cannot check whether database ${GP_DATABASE} exists"
+  if [[ "$exists" == 1 ]]; then
+    log_info "database ${GP_DATABASE} already exists"
+    return 0
+  fi
+  gpk_psql <<EOF || die "CREATE DATABASE ${GP_DATABASE} failed"
+-- gpk:create-database
+\\set db '$(printf '%s' "$GP_DATABASE" | sed "s/'/''/g")'
+CREATE DATABASE :"db";
+EOF
+  log_info "database ${GP_DATABASE} created"
+}
+
+# Steps after gpinitsystem. Each is idempotent so an interrupted run resumes here.
+# The password is set before pg_hba opens md5 access to clients (gpinitsystem leaves a
+# well-known default password).
+master_post_init() {
+  [[ -n "${GP_DATABASE:-}" ]] || die "required environment variable GP_DATABASE is not set (database to create)"
+  master_ensure_standby
+  master_set_password
+  gpk_apply_master_hba || die "reloading the master after writing pg_hba.conf failed"
+  master_create_database
+  gpk_write_init_state "done"
+  log_info "cluster initialisation complete"
+}
+
+master_half_init_report() {
+  local state="$1" ns="$GP_NAMESPACE" pod
+  log_error "=================================================================="
+  log_error "HALF-INITIALISED CLUSTER: init state is '${state}' (${GPK_INIT_STATE_FILE})."
+  log_error "gpinitsystem started but did not complete. Not starting postgres and not re-running"
+  log_error "gpinitsystem over it. sshd stays up so you can inspect; logs: ${GPK_STATE_DIR}/gpAdminLogs"
+  log_error "To start over (this DESTROYS the half-built cluster, there is no data in it yet):"
+  log_error "  kubectl -n ${ns} exec master-0 -- rm -rf ${GPK_MASTER_DIR} ${GPK_INIT_STATE_FILE}"
+  if [[ "$GP_STANDBY" == true ]]; then
+    log_error "  kubectl -n ${ns} exec master-1 -- rm -rf ${GPK_MASTER_DIR}"
+  fi
+  while read -r pod; do
+    log_error "  kubectl -n ${ns} exec ${pod} -- rm -rf ${GPK_PRIMARY_DIR}"
+  done < <(gpk_primary_pods)
+  while read -r pod; do
+    log_error "  kubectl -n ${ns} exec ${pod} -- rm -rf ${GPK_MIRROR_DIR}"
+  done < <(gpk_mirror_pods)
+  log_error "  kubectl -n ${ns} delete pod master-0"
+  log_error "=================================================================="
+}
+
+# ---------------------------------------------------------------------------
+# Restart with data present
+# ---------------------------------------------------------------------------
+
+# Refuses to become master when the peer master pod already runs as a master (guards against
+# a stale ConfigMap volume right after a failover).
+master_peer_is_active() {
+  [[ "$GP_STANDBY" == true ]] || return 1
+  local peer fqdn
+  peer="$(gpk_peer_master "$(gpk_self)")"
+  fqdn="$(gpk_fqdn "$peer")"
+  gpk_host_answers "$fqdn" || return 1
+  gpk_ssh "$fqdn" "source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1; pg_ctl status -D $(printf '%q' "$GPK_MASTER_DIR") >/dev/null 2>&1 && test ! -f $(printf '%q' "$GPK_MASTER_DIR/recovery.conf")" </dev/null >/dev/null 2>&1
+}
+
+master_start_existing() {
+  if master_peer_is_active; then
+    log_error "the peer master $(gpk_peer_master "$(gpk_self)") is running as a master; refusing to start this one as master too"
+    return 2
+  fi
+  if gpk_postmaster_running "$GPK_MASTER_DIR"; then
+    log_info "master postmaster already running (e.g. just promoted); not running gpstart"
+  else
+    local hosts=()
+    mapfile -t hosts < <(gpk_all_pods)
+    if ! gpk_wait_for_hosts "$GP_RESTART_HOST_WAIT_SECONDS" "${hosts[@]}"; then
+      log_warn "not every host answers after ${GP_RESTART_HOST_WAIT_SECONDS}s; starting anyway (the supervisor recovers the rest)"
+    fi
+    local rc=0
+    log_info "running: gpstart -a"
+    gpstart -a || rc=$?
+    if ((rc != 0)); then log_warn "gpstart -a exited ${rc}"; fi
+  fi
+  if ! gpk_master_sql_ok; then
+    log_error "the master does not answer SQL after start"
+    return 1
+  fi
+  log_info "master answers SQL"
+}
+
+# ---------------------------------------------------------------------------
+# Supervision
+# ---------------------------------------------------------------------------
+
+# Starts primaries that the catalog says are up but whose postmaster does not answer, when
+# no mirror can take over (unmirrored, or its mirror is down): pg_ctl on the segment via ssh.
+sv_start_silent_primaries() {
+  local rows content host port dir mstatus rc
+  rows="$(gpk_psql <<<"-- gpk:up-primaries
+SELECT p.content, p.hostname, p.port, p.datadir, COALESCE(m.status, '-')
+FROM gp_segment_configuration p
+LEFT JOIN gp_segment_configuration m ON m.content = p.content AND m.role = 'm'
+WHERE p.content >= 0 AND p.role = 'p' AND p.status = 'u' ORDER BY p.content;")" || return 1
+  while IFS='|' read -r content host port dir mstatus; do
+    [[ -n "$content" ]] || continue
+    [[ "$mstatus" == - || "$mstatus" == d ]] || continue
+    rc=0
+    pg_isready -q -h "$host" -p "$port" -t 3 >/dev/null 2>&1 || rc=$?
+    ((rc == 2 || rc == 3)) || continue
+    if ! gpk_host_answers "$host"; then
+      log_warn "primary content ${content} (${host}:${port}) does not answer and its host is unreachable; waiting"
+      continue
+    fi
+    log_info "primary content ${content} (${host}:${port}) does not answer and has no usable mirror: starting it with pg_ctl over ssh"
+    if ! gpk_ssh "$host" "source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1; mkdir -p $(printf '%q' "$dir/pg_log"); $(gpk_segment_start_cmd "$dir" "$port")" </dev/null; then
+      log_error "starting primary content ${content} on ${host} failed; will retry next interval"
+    fi
+  done <<<"$rows"
+}
+
+sv_recover_segments() {
+  local rows content role host port answering=()
+  rows="$(gpk_psql <<<"-- gpk:down-segments
+SELECT content, role, hostname, port FROM gp_segment_configuration
+WHERE content >= 0 AND status = 'd' ORDER BY content;")" || return 1
+  [[ -n "$rows" ]] || return 0
+  while IFS='|' read -r content role host port; do
+    [[ -n "$content" ]] || continue
+    if gpk_host_answers "$host"; then
+      answering+=("content ${content} role ${role} on ${host}:${port}")
+    else
+      log_warn "segment content ${content} (${host}:${port}) is down and its host does not answer; waiting"
+    fi
+  done <<<"$rows"
+  ((${#answering[@]} > 0)) || return 0
+  log_info "down segments whose hosts answer: ${answering[*]}; running gprecoverseg -a"
+  if gprecoverseg -a; then
+    log_info "gprecoverseg -a finished"
+  else
+    log_error "gprecoverseg -a failed; will retry next interval (if it keeps failing, inspect and consider gprecoverseg -a -F)"
+  fi
+}
+
+# Writes the standby-sync marker onto the standby pod (evidence for gp-failover promote when
+# the master is gone).
+sv_write_sync_marker() {
+  local fqdn="$1" state="$2" detail="$3" content
+  content="state=${state}
+at=$(date +%s)
+master=$(gpk_self)
+${detail}"
+  gpk_ssh "$fqdn" "mkdir -p $(printf '%q' "$GPK_STATE_DIR") && cat > $(printf '%q' "$GPK_SYNC_MARKER.tmp") && mv $(printf '%q' "$GPK_SYNC_MARKER.tmp") $(printf '%q' "$GPK_SYNC_MARKER")" <<<"$content" >/dev/null 2>&1 ||
+    log_warn "could not write the standby-sync marker on ${fqdn}"
+}
+
+# Prints "state|sent|flush|replay" for the standby's walsender, nothing when absent.
+gpk_replication_row() {
+  gpk_psql <<<"-- gpk:replication
+SELECT state, sent_location, flush_location, replay_location FROM pg_stat_replication
+WHERE state = 'streaming' LIMIT 1;"
+}
+
+sv_check_standby() {
+  [[ "$GP_STANDBY" == true ]] || return 0
+  local registered row state sent flush replay fqdn
+  registered="$(gpk_psql <<<"-- gpk:standby-host
+SELECT hostname FROM gp_segment_configuration WHERE content = -1 AND role = 'm';")" || return 1
+  if [[ -z "$registered" ]]; then
+    if ((GPK_LOOP % 10 == 1)); then
+      log_warn "no standby master is configured; to add one run: gp-failover --namespace ${GP_NAMESPACE} reinstate"
+    fi
+    return 0
+  fi
+  fqdn="$registered"
+  row="$(gpk_replication_row)" || return 1
+  IFS='|' read -r state sent flush replay <<<"$row"
+  if [[ "$state" == streaming && -n "$sent" && "$sent" == "$flush" ]]; then
+    sv_write_sync_marker "$fqdn" in-sync "sent=${sent}
+flush=${flush}
+replay=${replay}"
+    return 0
+  fi
+  if [[ "$state" == streaming ]]; then
+    sv_write_sync_marker "$fqdn" catching-up "sent=${sent}
+flush=${flush}
+replay=${replay}"
+    return 0
+  fi
+  if ! gpk_host_answers "$fqdn"; then
+    log_warn "standby master ${fqdn} is not streaming and does not answer; waiting"
+    return 0
+  fi
+  sv_write_sync_marker "$fqdn" not-streaming ""
+  log_info "standby master ${fqdn} is configured but not streaming and its host answers: running gpinitstandby -n"
+  if ! gpinitstandby -a -n; then
+    log_error "gpinitstandby -n failed; will retry next interval (if ${fqdn} lost its data: gpinitstandby -a -r here, then gp-failover reinstate)"
+  fi
+}
+
+# One supervision pass. Returns 3 when the master itself is down (the caller restarts the
+# container so the restart path runs), 0 otherwise.
+master_supervise_once() {
+  GPK_LOOP=$((${GPK_LOOP:-0} + 1))
+  if [[ -e "$GP_RUN_DIR/stopping" ]]; then
+    log_info "pod is stopping; supervision paused"
+    return 0
+  fi
+  if ! gpk_master_sql_ok; then
+    local rc=0
+    pg_isready -q -p "$GP_MASTER_PORT" -t 3 >/dev/null 2>&1 || rc=$?
+    if ((rc == 1)); then
+      log_warn "master is up but rejecting connections (starting or recovering); waiting"
+      return 0
+    fi
+    log_error "the master postmaster does not answer"
+    return 3
+  fi
+  gpk_apply_master_hba || log_error "could not apply pg_hba.conf"
+  sv_start_silent_primaries || log_error "could not check primaries"
+  if [[ "$GP_MIRRORS" == true ]]; then
+    sv_recover_segments || log_error "could not check for down segments"
+  fi
+  sv_check_standby || log_error "could not check the standby master"
+  return 0
+}

@@ -1,0 +1,411 @@
+#!/usr/bin/env bats
+# Tests for components/greenplum/scripts/entrypoint.sh (with master.sh and lib.sh), using the
+# stand-ins in stubs/. Run from the repository root: bats -r test/scripts
+
+load helpers
+
+setup() {
+  gp_setup
+}
+
+@test "first init, mirrors off, standby off, 2 primaries: exact gpinitsystem input and pg_hba" {
+  run_script entrypoint.sh
+  expect_status 0
+  local R="$GP_DATA_ROOT"
+  expect_file "$R/greenplum-k8s/gpinitsystem_input" <<EOF
+ARRAY_NAME="greenplum-k8s"
+TRUSTED_SHELL=ssh
+CHECK_POINT_SEGMENTS=8
+ENCODING=UNICODE
+HEAP_CHECKSUM=on
+HBA_HOSTNAMES=1
+QD_PRIMARY_ARRAY=master-0.$FQ~master-0.$FQ~5432~$R/data-1~1~-1
+declare -a PRIMARY_ARRAY=(
+segment-a-0.$FQ~segment-a-0.$FQ~40000~$R/data~2~0
+segment-a-1.$FQ~segment-a-1.$FQ~40000~$R/data~3~1
+)
+EOF
+  expect_file "$R/data-1/pg_hba.conf" <<EOF
+# Managed by greenplum-k8s: rewritten at init and kept exact by the supervisor on the acting master.
+local all gpadmin ident
+host all gpadmin 127.0.0.1/32 trust
+host all gpadmin ::1/128 trust
+host all gpadmin master-0.$FQ trust
+host all gpadmin segment-a-0.$FQ trust
+host all gpadmin segment-a-1.$FQ trust
+host all all 0.0.0.0/0 md5
+host all all ::/0 md5
+EOF
+  expect_call "gpinitsystem -a -I $R/greenplum-k8s/gpinitsystem_input -n en_US.utf8 --ignore-warnings"
+  expect_call "pg_ctl reload -D $R/data-1"
+  expect_call "psql-query create-database"
+  [[ "$(cut -d' ' -f1 "$R/greenplum-k8s/init-state")" == done ]]
+  # Password: set before pg_hba opens md5 access; only the md5 hash reaches the server.
+  expect_before "psql-query set-password" "pg_ctl reload"
+  expect_before "pg_ctl reload" "psql-query create-database"
+  local hash
+  hash="$(printf '%s' "s3cr'etgpadmin" | md5sum | awk '{print $1}')"
+  grep -qF "ALTER ROLE gpadmin WITH PASSWORD 'md5${hash}';" "$STUB_LOG.sql"
+  ! grep -qF "s3cr'et" "$STUB_LOG.sql"
+  ! grep -qF "s3cr'et" "$STUB_LOG"
+  grep -qF "\\set db 'analytics'" "$STUB_LOG.sql"
+  # Hosts were checked for DNS and ssh before gpinitsystem.
+  expect_before "getent hosts segment-a-1.$FQ" "gpinitsystem"
+}
+
+@test "first init, mirrors on, standby on, 2 primaries: exact gpinitsystem input and pg_hba" {
+  export GP_MIRRORS=true GP_STANDBY=true
+  export GP_HBA_EXTRA=$'hostssl reports report_user 10.20.0.0/16 md5\n\n'
+  psql_answer standby-host "master-1.$FQ"
+  psql_answer replication "streaming|0/1|0/1|0/1"
+  run_script entrypoint.sh
+  expect_status 0
+  local R="$GP_DATA_ROOT"
+  expect_file "$R/greenplum-k8s/gpinitsystem_input" <<EOF
+ARRAY_NAME="greenplum-k8s"
+TRUSTED_SHELL=ssh
+CHECK_POINT_SEGMENTS=8
+ENCODING=UNICODE
+HEAP_CHECKSUM=on
+HBA_HOSTNAMES=1
+QD_PRIMARY_ARRAY=master-0.$FQ~master-0.$FQ~5432~$R/data-1~1~-1
+declare -a PRIMARY_ARRAY=(
+segment-a-0.$FQ~segment-a-0.$FQ~40000~$R/data~2~0
+segment-a-1.$FQ~segment-a-1.$FQ~40000~$R/data~3~1
+)
+declare -a MIRROR_ARRAY=(
+segment-b-0.$FQ~segment-b-0.$FQ~50000~$R/mirror/data~4~0
+segment-b-1.$FQ~segment-b-1.$FQ~50000~$R/mirror/data~5~1
+)
+EOF
+  expect_file "$R/data-1/pg_hba.conf" <<EOF
+# Managed by greenplum-k8s: rewritten at init and kept exact by the supervisor on the acting master.
+local all gpadmin ident
+host all gpadmin 127.0.0.1/32 trust
+host all gpadmin ::1/128 trust
+host all gpadmin master-0.$FQ trust
+host all gpadmin master-1.$FQ trust
+host all gpadmin segment-a-0.$FQ trust
+host all gpadmin segment-a-1.$FQ trust
+host all gpadmin segment-b-0.$FQ trust
+host all gpadmin segment-b-1.$FQ trust
+host replication gpadmin master-0.$FQ trust
+host replication gpadmin master-1.$FQ trust
+# GP_HBA_EXTRA
+hostssl reports report_user 10.20.0.0/16 md5
+host all all 0.0.0.0/0 md5
+host all all ::/0 md5
+EOF
+  expect_call "gpinitsystem -a -I $R/greenplum-k8s/gpinitsystem_input -n en_US.utf8 --ignore-warnings -s master-1.$FQ"
+  # gpinitsystem registered the standby (and it streams), so no extra gpinitstandby.
+  expect_no_call gpinitstandby
+  expect_call "ssh -o BatchMode=yes -o ConnectTimeout=5 segment-b-1.$FQ test ! -e \"\$HOME/.greenplum-k8s/stopping\""
+}
+
+@test "first init creates the standby when gpinitsystem only warned about it" {
+  export GP_STANDBY=true
+  psql_answer standby-host ""
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpinitstandby -a -s master-1.$FQ --hba-hostnames"
+}
+
+@test "ssh setup: keys, deterministic known_hosts, client config and a non-root sshd" {
+  export GP_MIRRORS=true
+  run_script entrypoint.sh
+  expect_status 0
+  [[ "$(stat -c %a "$HOME/.ssh/id_rsa")" == 600 ]]
+  [[ "$(stat -c %a "$HOME/.ssh/sshd/ssh_host_ed25519_key")" == 600 ]]
+  [[ "$(cat "$HOME/.ssh/authorized_keys")" == "ssh-rsa AAAAUSERKEY gpadmin@greenplum-k8s" ]]
+  grep -qxF "[segment-b-1]:2222,[segment-b-1.$FQ]:2222 ssh-ed25519 AAAAHOSTKEY" "$HOME/.ssh/known_hosts"
+  grep -qxF "[master-0]:2222,[master-0.$FQ]:2222 ssh-ed25519 AAAAHOSTKEY" "$HOME/.ssh/known_hosts"
+  grep -qxF "[localhost]:2222,[127.0.0.1]:2222,[::1]:2222 ssh-ed25519 AAAAHOSTKEY" "$HOME/.ssh/known_hosts"
+  [[ "$(wc -l <"$HOME/.ssh/known_hosts")" -eq 6 ]]
+  grep -qx '  Port 2222' "$HOME/.ssh/config"
+  grep -qx '  BatchMode yes' "$HOME/.ssh/config"
+  grep -qx 'UsePAM no' "$HOME/.ssh/sshd/sshd_config"
+  grep -qx 'Port 2222' "$HOME/.ssh/sshd/sshd_config"
+  grep -qx "PidFile $HOME/.ssh/sshd/sshd.pid" "$HOME/.ssh/sshd/sshd_config"
+  expect_call "sshd -D -e -f $HOME/.ssh/sshd/sshd_config"
+  grep -q 'greenplum-k8s/env.sh' "$HOME/.bashrc"
+  grep -qx "export MASTER_DATA_DIRECTORY=$GP_DATA_ROOT/data-1" "$GP_RUN_DIR/env.sh"
+}
+
+@test "restart with data present takes the gpstart path, not gpinitsystem" {
+  make_master_data
+  set_init_state done
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpstart -a"
+  expect_no_call gpinitsystem
+  expect_output_has "master answers SQL"
+}
+
+@test "restart after gpinitsystem finished but post-init did not: gpstart then resume" {
+  make_master_data
+  set_init_state gpinitsystem-done
+  run_script entrypoint.sh
+  expect_status 0
+  expect_no_call gpinitsystem
+  expect_before "gpstart -a" "psql-query set-password"
+  expect_call "psql-query create-database"
+  [[ "$(cut -d' ' -f1 "$GP_DATA_ROOT/greenplum-k8s/init-state")" == done ]]
+}
+
+@test "restart proceeds when hosts stay missing (bounded wait)" {
+  make_master_data
+  set_init_state done
+  export STUB_SSH_DOWN=segment-a-1
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "timed out after 0s waiting for hosts: segment-a-1 (sshd on segment-a-1.$FQ:2222 not answering)" "starting anyway"
+  expect_call "gpstart -a"
+}
+
+@test "first init: a host missing from DNS times out with an error naming it" {
+  export STUB_DNS_MISSING=segment-a-1
+  run_script entrypoint.sh
+  expect_status 1
+  expect_output_has "timed out after 0s waiting for hosts: segment-a-1 (no DNS record for segment-a-1.$FQ)"
+  expect_output_has "GP_HOST_WAIT_SECONDS=0"
+  expect_output_lacks "segment-a-0 ("
+  expect_no_call gpinitsystem
+}
+
+@test "first init: a host whose sshd does not answer times out with an error naming it" {
+  export GP_STANDBY=true STUB_SSH_DOWN=master-1
+  run_script entrypoint.sh
+  expect_status 1
+  expect_output_has "waiting for hosts: master-1 (sshd on master-1.$FQ:2222 not answering)"
+  expect_no_call gpinitsystem
+}
+
+@test "first init refuses when segments already hold data (master volume lost)" {
+  export GP_STANDBY=true STUB_SSH_DATA_ON="segment-a-1 master-1"
+  run_script entrypoint.sh
+  expect_status 1
+  expect_output_has "other pods already hold Greenplum data: master-1:$GP_DATA_ROOT/data-1 segment-a-1:$GP_DATA_ROOT/data" "gp-failover --namespace gp promote"
+  expect_no_call gpinitsystem
+  [[ ! -e "$GP_DATA_ROOT/greenplum-k8s/init-state" ]]
+}
+
+@test "gpinitsystem failure leaves a detectable half-initialised state; next start refuses" {
+  export STUB_GPINITSYSTEM_RC=2
+  run_script entrypoint.sh
+  expect_status 1
+  expect_output_has "gpinitsystem failed (exit 2)"
+  [[ "$(cut -d' ' -f1 "$GP_DATA_ROOT/greenplum-k8s/init-state")" == gpinitsystem-started ]]
+  : >"$STUB_LOG"
+  unset STUB_GPINITSYSTEM_RC
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "HALF-INITIALISED CLUSTER" "kubectl -n gp exec segment-a-1 -- rm -rf $GP_DATA_ROOT/data"
+  expect_no_call gpinitsystem
+  expect_no_call gpstart
+}
+
+@test "non-acting master with master data (demoted) refuses to start postgres" {
+  export GP_STANDBY=true STUB_HOSTNAME=master-0
+  echo master-1 >"$GP_ACTING_MASTER_FILE"
+  make_master_data
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "Refusing to start postgres" "gp-failover --namespace gp reinstate"
+  expect_no_call gpstart
+  expect_no_call gpinitsystem
+  if grep -q '^pg_ctl .*start' "$STUB_LOG"; then false; fi
+}
+
+@test "fenced acting master does not start as master" {
+  export GP_STANDBY=true
+  make_master_data
+  set_init_state done
+  echo fenced >"$GP_DATA_ROOT/data-1/greenplum-k8s-fenced"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "data directory is fenced" "Refusing to start postgres"
+  expect_no_call gpstart
+}
+
+@test "acting master refuses when the peer master already runs as master" {
+  export GP_STANDBY=true STUB_SSH_PEER_MASTER_RC=0
+  make_master_data
+  set_init_state done
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "peer master master-1 is running as a master"
+  expect_no_call gpstart
+}
+
+@test "non-acting master with standby data starts the standby postmaster" {
+  export GP_STANDBY=true STUB_HOSTNAME=master-1
+  make_master_data standby
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "pg_ctl -D $GP_DATA_ROOT/data-1 -l $GP_DATA_ROOT/data-1/pg_log/startup.log -w -t 600 -o -p 5432 -c gp_role=dispatch start"
+  expect_no_call gpstart
+}
+
+@test "promoted standby (now named in the ConfigMap, postmaster running) supervises without gpstart" {
+  export GP_STANDBY=true STUB_HOSTNAME=master-1
+  echo master-1 >"$GP_ACTING_MASTER_FILE"
+  make_master_data running
+  psql_answer standby-host ""
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "master postmaster already running" "no standby master is configured; to add one run: gp-failover --namespace gp reinstate"
+  expect_no_call gpstart
+  expect_no_call gpinitsystem
+  grep -qxF "host replication gpadmin master-0.$FQ trust" "$GP_DATA_ROOT/data-1/pg_hba.conf"
+}
+
+@test "non-acting master without data waits" {
+  export GP_STANDBY=true STUB_HOSTNAME=master-1
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "no master data yet"
+  expect_no_call gpinitsystem
+}
+
+@test "supervision runs gprecoverseg -a for a down segment whose host answers" {
+  export GP_MIRRORS=true
+  make_master_data
+  set_init_state done
+  psql_answer down-segments "0|m|segment-b-0.$FQ|50000"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gprecoverseg -a"
+  expect_output_has "running gprecoverseg -a"
+}
+
+@test "supervision waits (no gprecoverseg) while the down segment's host does not answer" {
+  export GP_MIRRORS=true STUB_SSH_DOWN=segment-b-0
+  make_master_data
+  set_init_state done
+  psql_answer down-segments "0|m|segment-b-0.$FQ|50000"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_no_call gprecoverseg
+  expect_output_has "is down and its host does not answer"
+}
+
+@test "supervision starts an unmirrored primary that does not answer, with pg_ctl over ssh" {
+  make_master_data
+  set_init_state done
+  psql_answer up-primaries "1|segment-a-1.$FQ|40000|/greenplum/data|-"
+  export STUB_PG_ISREADY_RC=2
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "primary content 1 (segment-a-1.$FQ:40000) does not answer"
+  grep -F "ssh -o BatchMode=yes -o ConnectTimeout=5 segment-a-1.$FQ " "$STUB_LOG" | grep -qF 'pg_ctl -D /greenplum/data -l /greenplum/data/pg_log/startup.log -w -t 600 -o -p\ 40000\ -c\ gp_role=execute start'
+}
+
+@test "supervision leaves a primary alone when its mirror is up (FTS decides)" {
+  export GP_MIRRORS=true STUB_PG_ISREADY_RC=2
+  make_master_data
+  set_init_state done
+  psql_answer up-primaries "1|segment-a-1.$FQ|40000|/greenplum/data|u"
+  run_script entrypoint.sh
+  expect_status 0
+  if grep -q "^ssh .*pg_ctl -D" "$STUB_LOG"; then false; fi
+}
+
+@test "supervision runs gpinitstandby -n when the standby is configured but not streaming" {
+  export GP_STANDBY=true
+  make_master_data
+  set_init_state done
+  psql_answer standby-host "master-1.$FQ"
+  psql_answer replication ""
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpinitstandby -a -n"
+}
+
+@test "supervision writes the in-sync marker onto a streaming standby" {
+  export GP_STANDBY=true STUB_SSH_STDIN_DIR="$BATS_TEST_TMPDIR/ssh-stdin"
+  make_master_data
+  set_init_state done
+  psql_answer standby-host "master-1.$FQ"
+  psql_answer replication "streaming|0/5000060|0/5000060|0/5000060"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_no_call gpinitstandby
+  grep -qx 'state=in-sync' "$STUB_SSH_STDIN_DIR/master-1"
+  grep -qx 'master=master-0' "$STUB_SSH_STDIN_DIR/master-1"
+  grep -qx 'sent=0/5000060' "$STUB_SSH_STDIN_DIR/master-1"
+}
+
+@test "supervision exits non-zero when the master itself is down" {
+  make_master_data running
+  set_init_state done
+  export STUB_PSQL_DOWN=1 STUB_PG_ISREADY_RC=2
+  run_script entrypoint.sh
+  expect_status 1
+  expect_output_has "the master does not answer SQL after start"
+}
+
+@test "unmirrored segment with data starts its own postgres" {
+  export GP_SET=segment-a STUB_HOSTNAME=segment-a-0
+  mkdir -p "$GP_DATA_ROOT/data"
+  echo 9.4 >"$GP_DATA_ROOT/data/PG_VERSION"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "pg_ctl -D $GP_DATA_ROOT/data -l $GP_DATA_ROOT/data/pg_log/startup.log -w -t 600 -o -p 40000 -c gp_role=execute start"
+  expect_no_call gpinitsystem
+}
+
+@test "mirrored segment with data leaves starting to the master" {
+  export GP_SET=segment-b STUB_HOSTNAME=segment-b-0 GP_MIRRORS=true
+  mkdir -p "$GP_DATA_ROOT/mirror/data"
+  echo 9.4 >"$GP_DATA_ROOT/mirror/data/PG_VERSION"
+  run_script entrypoint.sh
+  expect_status 0
+  if grep -q '^pg_ctl .* start' "$STUB_LOG"; then false; fi
+  expect_output_has "the master starts it"
+}
+
+@test "segment-b creates the mirror parent directory gpinitsystem writes into" {
+  export GP_SET=segment-b STUB_HOSTNAME=segment-b-1 GP_MIRRORS=true
+  run_script entrypoint.sh
+  expect_status 0
+  [[ -d "$GP_DATA_ROOT/mirror" ]]
+  [[ ! -e "$GP_DATA_ROOT/mirror/data" ]]
+}
+
+@test "a missing or invalid required variable fails with a message naming it" {
+  unset GP_NAMESPACE
+  run_script entrypoint.sh
+  expect_status 1
+  expect_output_has "required environment variable GP_NAMESPACE is not set"
+  export GP_NAMESPACE=gp GP_MIRRORS=yes
+  run_script entrypoint.sh
+  expect_status 1
+  expect_output_has "GP_MIRRORS='yes' must be true or false"
+  export GP_MIRRORS=false
+  unset GP_DATABASE
+  run_script entrypoint.sh
+  expect_status 1
+  expect_output_has "GP_DATABASE is not set"
+  expect_no_call gpinitsystem
+}
+
+@test "SIGTERM stops the local instance and exits cleanly" {
+  export GP_SET=segment-a STUB_HOSTNAME=segment-a-0 GP_SUPERVISE_INTERVAL_SECONDS=30
+  unset GP_ONESHOT
+  mkdir -p "$GP_DATA_ROOT/data"
+  echo 9.4 >"$GP_DATA_ROOT/data/PG_VERSION"
+  bash "$SCRIPTS/entrypoint.sh" >"$BATS_TEST_TMPDIR/out" 2>&1 3>&- &
+  local pid=$! i
+  for ((i = 0; i < 50; i++)); do
+    if [[ -f "$GP_DATA_ROOT/data/postmaster.pid" ]] && grep -q 'pod segment-a-0' "$BATS_TEST_TMPDIR/out"; then break; fi
+    sleep 0.1
+  done
+  sleep 0.2
+  kill -TERM "$pid"
+  local rc=0
+  wait "$pid" || rc=$?
+  [[ "$rc" -eq 0 ]]
+  [[ ! -f "$GP_DATA_ROOT/data/postmaster.pid" ]]
+  grep -q 'SIGTERM received' "$BATS_TEST_TMPDIR/out"
+  grep -qxF "pg_ctl -D $GP_DATA_ROOT/data -m fast -w -t 2 stop" "$STUB_LOG"
+}

@@ -1,0 +1,224 @@
+#!/usr/bin/env bats
+# Tests for bin/gp-failover with a kubectl stand-in (stubs/kubectl), and for the pod-side
+# verbs in components/greenplum/scripts/ctl.sh. Run from the repository root: bats -r test/scripts
+
+load helpers
+
+setup() {
+  gp_setup
+  export KUBECTL=kubectl
+}
+
+failover() {
+  run bash "$FAILOVER" "$@"
+}
+
+# --- argument handling -----------------------------------------------------------------
+
+@test "gp-failover: a bad flag exits 2 with usage naming the flag" {
+  failover --bogus promote
+  expect_status 2
+  expect_output_has "unknown option: --bogus" "usage: gp-failover"
+  expect_no_call kubectl
+}
+
+@test "gp-failover: a missing subcommand exits 2" {
+  failover --namespace gp
+  expect_status 2
+  expect_output_has "missing subcommand"
+}
+
+@test "gp-failover: an unknown subcommand exits 2" {
+  failover explode
+  expect_status 2
+  expect_output_has "unknown subcommand: explode"
+}
+
+@test "gp-failover: --namespace without a value exits 2" {
+  failover promote --namespace
+  expect_status 2
+  expect_output_has "option --namespace needs a value"
+}
+
+# --- promote ---------------------------------------------------------------------------
+
+@test "promote refuses when the standby is not in sync with the running master" {
+  kubectl_answer master-0 replication-status "not in sync: standby streaming but replay 0/10 behind sent 0/20 after 5 checks" 1
+  failover --namespace gp promote
+  expect_status 1
+  expect_output_has "refusing to promote" "not in sync"
+  if grep -q 'ctl.sh activate' "$STUB_LOG"; then false; fi
+  if grep -q '^kubectl .*patch' "$STUB_LOG"; then false; fi
+}
+
+@test "promote in sync: fences the old master, gpactivatestandby, then ConfigMap, then Service" {
+  kubectl_answer master-0 replication-status "in sync: standby streaming, sent=0/20 flush=0/20 replay=0/20" 0
+  failover --namespace gp --context prod promote
+  expect_status 0
+  expect_output_has "sync evidence: pg_stat_replication on master-0" "promoted master-1"
+  expect_call "kubectl --context prod --namespace gp exec master-0 -- bash /opt/greenplum-k8s/scripts/ctl.sh stand-down"
+  expect_call "kubectl --context prod --namespace gp exec master-1 -- bash /opt/greenplum-k8s/scripts/ctl.sh activate"
+  expect_call "kubectl --context prod --namespace gp patch configmap greenplum-acting-master --type merge -p {\"data\":{\"acting-master\":\"master-1\"}}"
+  expect_call "kubectl --context prod --namespace gp patch service greenplum --type merge -p {\"spec\":{\"selector\":{\"statefulset.kubernetes.io/pod-name\":\"master-1\"}}}"
+  expect_before "ctl.sh stand-down" "ctl.sh activate"
+  expect_before "ctl.sh activate" "patch configmap"
+  expect_before "patch configmap" "patch service"
+}
+
+@test "promote works in the other direction (master-1 acting)" {
+  export STUB_ACTING=master-1
+  kubectl_answer master-1 replication-status "in sync" 0
+  failover promote
+  expect_status 0
+  expect_call "kubectl exec master-0 -- bash /opt/greenplum-k8s/scripts/ctl.sh activate"
+  grep -qF '"acting-master":"master-0"' "$STUB_LOG"
+}
+
+@test "promote with the master gone uses a fresh in-sync marker on the standby" {
+  kubectl_answer master-0 replication-status "error: unable to upgrade connection: container not found" 1
+  rm "$STUB_KUBECTL_DIR/master-0.replication-status.rc"
+  echo 2 >"$STUB_KUBECTL_DIR/master-0.replication-status.rc"
+  kubectl_answer master-1 sync-marker $'state=in-sync\nage=12s (limit 300s)\nstandby confirmed in sync 12s ago' 0
+  kubectl_answer master-0 stand-down "error: pod not reachable" 1
+  failover promote
+  expect_status 0
+  expect_output_has "checking the standby-sync marker on master-1" "sync evidence: standby-sync marker on master-1" "WARNING: could not fence master-0"
+  expect_before "ctl.sh activate" "patch configmap"
+}
+
+@test "promote with the master gone refuses on a stale marker unless --force" {
+  echo 2 >"$STUB_KUBECTL_DIR/master-0.replication-status.rc"
+  kubectl_answer master-1 sync-marker "marker is stale: last confirmed in sync 4000s ago (limit 300s)" 1
+  failover promote
+  expect_status 1
+  expect_output_has "refusing to promote: no fresh evidence" "marker is stale"
+  if grep -q 'ctl.sh activate' "$STUB_LOG"; then false; fi
+
+  : >"$STUB_LOG"
+  failover --force promote
+  expect_status 0
+  expect_output_has "WARNING: --force: promoting without sync evidence"
+  expect_call "kubectl exec master-1 -- bash /opt/greenplum-k8s/scripts/ctl.sh activate --force"
+}
+
+@test "promote stops before touching the ConfigMap when gpactivatestandby fails" {
+  kubectl_answer master-0 replication-status "in sync" 0
+  kubectl_answer master-1 activate "gpactivatestandby failed" 2
+  failover promote
+  expect_status 1
+  expect_output_has "ConfigMap and Service are unchanged"
+  if grep -q '^kubectl .*patch' "$STUB_LOG"; then false; fi
+}
+
+@test "promote refuses when the running master cannot be stopped" {
+  kubectl_answer master-0 replication-status "in sync" 0
+  kubectl_answer master-0 stand-down "pg_ctl failed" 1
+  failover promote
+  expect_status 1
+  expect_output_has "not promoting to avoid two masters"
+  if grep -q 'ctl.sh activate' "$STUB_LOG"; then false; fi
+}
+
+# --- reinstate and status --------------------------------------------------------------
+
+@test "reinstate moves the old data aside, then gpinitstandby from the acting master" {
+  export STUB_ACTING=master-1
+  kubectl_answer master-1 role $'pod=master-1\ndata=master\npostmaster=running'
+  kubectl_answer master-0 role $'pod=master-0\nfenced=yes\ndata=master\npostmaster=stopped'
+  kubectl_answer master-0 move-aside "/greenplum/data-1.old-20240101T000000Z"
+  failover reinstate
+  expect_status 0
+  expect_output_has "old data on master-0: /greenplum/data-1.old-20240101T000000Z"
+  expect_before "exec master-0 -- bash /opt/greenplum-k8s/scripts/ctl.sh move-aside" "exec master-1 -- bash /opt/greenplum-k8s/scripts/ctl.sh init-standby master-0"
+}
+
+@test "reinstate refuses when the old master runs a postmaster on master data" {
+  export STUB_ACTING=master-1
+  kubectl_answer master-1 role $'data=master\npostmaster=running'
+  kubectl_answer master-0 role $'data=master\npostmaster=running'
+  failover reinstate
+  expect_status 1
+  expect_output_has "refusing"
+  if grep -q 'move-aside' "$STUB_LOG"; then false; fi
+}
+
+@test "status prints the acting master and the gpstate summary" {
+  kubectl_answer master-0 role $'pod=master-0\ndata=master\npostmaster=running'
+  kubectl_answer master-0 status "gpstate summary here"
+  failover status
+  expect_status 0
+  expect_output_has "acting master (ConfigMap greenplum-acting-master): master-0" "gpstate summary here"
+}
+
+# --- pod-side ctl.sh verbs -------------------------------------------------------------
+
+@test "ctl replication-status: in sync when streaming and replay caught up" {
+  psql_answer replication "streaming|0/20|0/20|0/20"
+  run_script ctl.sh replication-status
+  expect_status 0
+  expect_output_has "in sync: standby streaming, sent=0/20"
+}
+
+@test "ctl replication-status: not in sync when replay lags or nothing streams" {
+  export GP_SYNC_CHECK_TRIES=2
+  psql_answer replication "streaming|0/20|0/20|0/10"
+  run_script ctl.sh replication-status
+  expect_status 1
+  expect_output_has "replay 0/10 behind sent 0/20"
+  psql_answer replication ""
+  run_script ctl.sh replication-status
+  expect_status 1
+  expect_output_has "no standby is streaming"
+  export STUB_PSQL_DOWN=1
+  run_script ctl.sh replication-status
+  expect_status 2
+}
+
+@test "ctl sync-marker: fresh in-sync marker passes, stale or not-in-sync fails" {
+  mkdir -p "$GP_DATA_ROOT/greenplum-k8s"
+  printf 'state=in-sync\nat=%s\nmaster=master-0\n' "$(date +%s)" >"$GP_DATA_ROOT/greenplum-k8s/standby-sync"
+  run_script ctl.sh sync-marker 60
+  expect_status 0
+  printf 'state=in-sync\nat=%s\n' "$(($(date +%s) - 600))" >"$GP_DATA_ROOT/greenplum-k8s/standby-sync"
+  run_script ctl.sh sync-marker 60
+  expect_status 1
+  expect_output_has "marker is stale"
+  printf 'state=not-streaming\nat=%s\n' "$(date +%s)" >"$GP_DATA_ROOT/greenplum-k8s/standby-sync"
+  run_script ctl.sh sync-marker 60
+  expect_status 1
+  rm "$GP_DATA_ROOT/greenplum-k8s/standby-sync"
+  run_script ctl.sh sync-marker 60
+  expect_status 2
+}
+
+@test "ctl stand-down fences and stops; move-aside keeps the data with a timestamp" {
+  export GP_STANDBY=true
+  make_master_data running
+  run_script ctl.sh stand-down
+  expect_status 0
+  [[ -f "$GP_DATA_ROOT/data-1/greenplum-k8s-fenced" ]]
+  expect_call "pg_ctl -D $GP_DATA_ROOT/data-1 -m fast -w -t 2 stop"
+  run_script ctl.sh move-aside
+  expect_status 0
+  [[ ! -e "$GP_DATA_ROOT/data-1" ]]
+  compgen -G "$GP_DATA_ROOT/data-1.old-*" >/dev/null
+  [[ -f "$(compgen -G "$GP_DATA_ROOT/data-1.old-*")/PG_VERSION" ]]
+}
+
+@test "ctl activate runs gpactivatestandby -a -d on a standby directory" {
+  export GP_STANDBY=true STUB_HOSTNAME=master-1
+  make_master_data standby running
+  run_script ctl.sh activate
+  expect_status 0
+  expect_call "gpactivatestandby -a -d $GP_DATA_ROOT/data-1"
+}
+
+@test "ctl init-standby removes a stale standby entry first" {
+  export GP_STANDBY=true STUB_HOSTNAME=master-1
+  echo master-1 >"$GP_ACTING_MASTER_FILE"
+  make_master_data running
+  psql_answer standby-host "master-0.$FQ"
+  run_script ctl.sh init-standby master-0
+  expect_status 0
+  expect_before "gpinitstandby -a -r" "gpinitstandby -a -s master-0.$FQ --hba-hostnames"
+}
