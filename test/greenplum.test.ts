@@ -104,8 +104,10 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
         expect(bigger.object("StatefulSet", "segment-a").metadata.annotations).toEqual({ "greenplum-k8s/volume-claim": "1Ti on greenplum-data" });
     });
 
-    test("Greenplum pods run on the Greenplum pool, with the configured resources", () => {
+    test("Greenplum pods run on the Greenplum pool, ahead of ordinary workloads, with the configured resources", () => {
         expect(podSpec(gke, "segment-a").nodeSelector).toEqual({ "greenplum-k8s/pool": "greenplum" });
+        expect(podSpec(gke, "segment-a").priorityClassName).toBe("greenplum-k8s-database");
+        expect(gke.object("PriorityClass", "greenplum-k8s-database")).toMatchObject({ value: 100000, globalDefault: false });
         expect(container(gke, "segment-a").resources).toEqual({ requests: { cpu: "4", memory: "16Gi" }, limits: { cpu: "4", memory: "16Gi" } });
     });
 

@@ -17,6 +17,7 @@ import {
     MASTER_SET,
     MIRROR_SET,
     PRIMARY_SET,
+    PRIORITY_CLASS,
     SCRIPTS_CONFIGMAP,
     SERVICE_ACCOUNT,
     setSelector,
@@ -127,6 +128,12 @@ export class GreenplumCluster extends pulumi.ComponentResource {
             automountServiceAccountToken: false,
         }, inNamespace);
 
+        const priorityClass = new k8s.scheduling.v1.PriorityClass("priority", {
+            metadata: { name: PRIORITY_CLASS, labels: commonLabels() },
+            value: 100000,
+            globalDefault: false,
+            description: "Greenplum master and segment pods: scheduled before, and evicted after, ordinary workloads.",
+        }, k8sOpts);
         const policies = Object.entries(networkPolicyArgs(gp, namespaceName)).map(
             ([policyName, policyArgs]) => new k8s.networking.v1.NetworkPolicy(policyName, policyArgs, inNamespace),
         );
@@ -147,7 +154,7 @@ export class GreenplumCluster extends pulumi.ComponentResource {
                 zoneCount: args.zoneCount,
             }), {
                 ...k8sOpts,
-                dependsOn: [namespace, adminSecret, sshSecret, scripts, actingMaster, serviceAccount, ...policies, ...args.storageReady],
+                dependsOn: [namespace, adminSecret, sshSecret, scripts, actingMaster, serviceAccount, priorityClass, ...policies, ...args.storageReady],
                 // Volume claim templates are immutable: a change would replace the set. Sizes change by
                 // expanding the claims instead (README), and the set's annotation shows the change in the preview.
                 ignoreChanges: ["spec.volumeClaimTemplates"],

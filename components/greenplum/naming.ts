@@ -17,6 +17,8 @@ export const ACTING_MASTER_KEY = "acting-master";
 export const ADMIN_SECRET = "greenplum-admin";
 export const SSH_SECRET = "greenplum-ssh";
 export const SERVICE_ACCOUNT = "greenplum";
+/** Greenplum pods outrank ordinary workloads when a node is short of room. */
+export const PRIORITY_CLASS = "greenplum-k8s-database";
 
 export const ADMIN_USER = "gpadmin";
 /** uid/gid of gpadmin in the image (the image contract). */

@@ -18,6 +18,7 @@ import {
     PASSWORD_DIR,
     PRIMARY_PORT,
     PRIMARY_SET,
+    PRIORITY_CLASS,
     SCRIPTS_CONFIGMAP,
     SCRIPTS_DIR,
     SERVICE_ACCOUNT,
@@ -157,6 +158,7 @@ export function statefulSetArgs(inputs: StatefulSetInputs): k8s.apps.v1.Stateful
     const podSpec: PodSpec = {
         serviceAccountName: SERVICE_ACCOUNT,
         automountServiceAccountToken: false,
+        priorityClassName: PRIORITY_CLASS,
         enableServiceLinks: false,
         securityContext: {
             runAsNonRoot: true,

@@ -115,6 +115,12 @@ export function createLocalPath(storage: StorageConfig, opts: pulumi.CustomResou
         },
     }, nsOpts);
 
+    // The provisioner only talks to the API server; nothing talks to it.
+    new k8s.networking.v1.NetworkPolicy("local-path-provisioner", {
+        metadata: meta(NAME),
+        spec: { podSelector: { matchLabels: { "app.kubernetes.io/name": NAME } }, policyTypes: ["Ingress", "Egress"], ingress: [], egress: [{}] },
+    }, nsOpts);
+
     return new k8s.storage.v1.StorageClass("local-path", {
         metadata: { name: storage.storageClassName, labels: dataStorageClassLabels() },
         provisioner: LOCAL_PATH_PROVISIONER,
