@@ -241,7 +241,7 @@ describe("config variations", () => {
 
     test("the namespace is configurable and every Greenplum object follows it", async () => {
         const run = await deploy("dev", { "greenplum-k8s:greenplum": { namespace: "warehouse" } });
-        const greenplumObjects = run.objects.filter((o) => (o.metadata.labels as Record<string, string> | undefined)?.["app.kubernetes.io/name"] === "greenplum" && o.kind !== "Namespace");
+        const greenplumObjects = run.objects.filter((o) => (o.metadata.labels as Record<string, string> | undefined)?.["app.kubernetes.io/name"] === "greenplum" && !["Namespace", "PriorityClass"].includes(o.kind));
         expect(greenplumObjects.length).toBeGreaterThan(10);
         expect(greenplumObjects.every((o) => o.metadata.namespace === "warehouse")).toBe(true);
         expect(run.outputs.host).toBe("greenplum.warehouse.svc.cluster.local");
