@@ -70,7 +70,8 @@ const notApplicable = (reason?: string): never => {
     throw new NotApplicable(reason);
 };
 
-function fullOptions(opts: Partial<PolicyResourceOptions> | undefined): PolicyResourceOptions {
+/** Resource options as the engine hands them to a policy, defaults filled in. */
+export function fullOptions(opts: Partial<PolicyResourceOptions> | undefined): PolicyResourceOptions {
     return {
         protect: false,
         ignoreChanges: [],

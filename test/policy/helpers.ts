@@ -1,5 +1,5 @@
 import type { PolicyResourceOptions, ReportViolation, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
-import type { RenderedResource } from "../../policy/evaluate";
+import { fullOptions, type RenderedResource } from "../../policy/evaluate";
 import type { GreenplumResourcePolicy, GreenplumStackPolicy } from "../../policy/rules/common";
 
 /**
@@ -13,16 +13,6 @@ const notApplicable = (reason?: string): never => {
     throw new Error(`notApplicable: ${reason}`);
 };
 
-function options(opts?: Partial<PolicyResourceOptions>): PolicyResourceOptions {
-    return {
-        protect: false,
-        ignoreChanges: [],
-        aliases: [],
-        additionalSecretOutputs: [],
-        customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
-        ...opts,
-    };
-}
 
 /** Calls a resource policy's validateResource as the engine would; returns the reported messages. */
 export function runResourcePolicy(
@@ -37,7 +27,7 @@ export function runResourcePolicy(
         props: resource.props,
         name: resource.name ?? "res",
         urn: `urn:pulumi:test::greenplum-k8s::${resource.type}::${resource.name ?? "res"}`,
-        opts: options(resource.opts),
+        opts: fullOptions(resource.opts),
         stackTags: new Map(),
         isType: () => false,
         asType: () => undefined,
@@ -58,7 +48,7 @@ export function runStackPolicy(policy: GreenplumStackPolicy<never>, resources: R
             name: r.name,
             urn: urnOf(r),
             props: r.inputs,
-            opts: options(r.opts),
+            opts: fullOptions(r.opts),
             dependencies: [],
             propertyDependencies: {},
             isType: () => false,

@@ -79,35 +79,10 @@ set_init_state() {
   echo "$1 2024-01-01T00:00:00Z" >"$GP_DATA_ROOT/greenplum-k8s/init-state"
 }
 
+load ../assert
+
 run_script() {
   run bash "$SCRIPTS/$1" "${@:2}"
-}
-
-expect_status() {
-  if [[ "$status" -ne "$1" ]]; then
-    printf 'expected exit %s, got %s; output:\n%s\n' "$1" "$status" "$output" >&2
-    return 1
-  fi
-}
-
-expect_output_has() {
-  local needle
-  for needle in "$@"; do
-    if [[ "$output" != *"$needle"* ]]; then
-      printf 'expected output to contain %q; output:\n%s\n' "$needle" "$output" >&2
-      return 1
-    fi
-  done
-}
-
-expect_output_lacks() {
-  local needle
-  for needle in "$@"; do
-    if [[ "$output" == *"$needle"* ]]; then
-      printf 'expected output NOT to contain %q; output:\n%s\n' "$needle" "$output" >&2
-      return 1
-    fi
-  done
 }
 
 # A line of the stub call log matching the exact text.

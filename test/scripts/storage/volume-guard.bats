@@ -25,30 +25,7 @@ guard() {
   run env PATH="$STUBS:$PATH" "${env[@]}" bash "$GUARD" "$@"
 }
 
-# Tiny assertion helpers (no bats-assert).
-expect_status() {
-  if [[ "$status" -ne "$1" ]]; then
-    printf 'expected exit %s, got %s; output:\n%s\n' "$1" "$status" "$output" >&2
-    return 1
-  fi
-}
-
-expect_output_has() {
-  local needle
-  for needle in "$@"; do
-    if [[ "$output" != *"$needle"* ]]; then
-      printf 'expected output to contain %q; output:\n%s\n' "$needle" "$output" >&2
-      return 1
-    fi
-  done
-}
-
-expect_output_lacks() {
-  if [[ "$output" == *"$1"* ]]; then
-    printf 'expected output not to contain %q; output:\n%s\n' "$1" "$output" >&2
-    return 1
-  fi
-}
+load ../assert
 
 # expect_count PATTERN N: exactly N lines of output contain PATTERN.
 expect_count() {
