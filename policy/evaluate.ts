@@ -82,7 +82,7 @@ export function fullOptions(opts: Partial<PolicyResourceOptions> | undefined): P
     };
 }
 
-function urnOf(r: RenderedResource): string {
+export function urnOf(r: RenderedResource): string {
     return r.urn ?? `urn:pulumi:offline::greenplum-k8s::${r.type}::${r.name}`;
 }
 
@@ -128,17 +128,7 @@ export function evaluatePack(resources: RenderedResource[], config: PackConfig =
                 }
             }
             if (policy.kind === "stack") {
-                const stackResources: PolicyResource[] = resources.map((r) => ({
-                    type: r.type,
-                    name: r.name,
-                    urn: urnOf(r),
-                    props: r.inputs,
-                    opts: fullOptions(r.opts),
-                    dependencies: [],
-                    propertyDependencies: {},
-                    isType: () => false,
-                    asType: () => undefined,
-                }));
+                const stackResources = resources.map(toPolicyResource);
                 const args: StackValidationArgs = { resources: stackResources, stackTags, getConfig, notApplicable };
                 const report: ReportViolation = (message, urn) => {
                     const r = urn ? byUrn.get(urn) : undefined;
@@ -151,6 +141,21 @@ export function evaluatePack(resources: RenderedResource[], config: PackConfig =
         }
     }
     return violations;
+}
+
+/** A rendered resource as a stack policy sees it. */
+export function toPolicyResource(r: RenderedResource): PolicyResource {
+    return {
+        type: r.type,
+        name: r.name,
+        urn: urnOf(r),
+        props: r.inputs,
+        opts: fullOptions(r.opts),
+        dependencies: [],
+        propertyDependencies: {},
+        isType: () => false,
+        asType: () => undefined,
+    };
 }
 
 /** One line per violation, for test failure output: "[mandatory] policy (resource): message". */

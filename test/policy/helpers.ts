@@ -1,5 +1,7 @@
 import type { PolicyResourceOptions, ReportViolation, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
-import { fullOptions, type RenderedResource } from "../../policy/evaluate";
+import { fullOptions, toPolicyResource, urnOf, type RenderedResource } from "../../policy/evaluate";
+
+export { urnOf };
 import type { GreenplumResourcePolicy, GreenplumStackPolicy } from "../../policy/rules/common";
 
 /**
@@ -43,17 +45,7 @@ export function runResourcePolicy(
 export function runStackPolicy(policy: GreenplumStackPolicy<never>, resources: RenderedResource[], config: object = {}): { message: string; urn?: string }[] {
     const violations: { message: string; urn?: string }[] = [];
     const args: StackValidationArgs = {
-        resources: resources.map((r) => ({
-            type: r.type,
-            name: r.name,
-            urn: urnOf(r),
-            props: r.inputs,
-            opts: fullOptions(r.opts),
-            dependencies: [],
-            propertyDependencies: {},
-            isType: () => false,
-            asType: () => undefined,
-        })),
+        resources: resources.map(toPolicyResource),
         stackTags: new Map(),
         getConfig: <T extends object>() => config as T,
         notApplicable,
@@ -62,9 +54,6 @@ export function runStackPolicy(policy: GreenplumStackPolicy<never>, resources: R
     return violations;
 }
 
-export function urnOf(r: RenderedResource): string {
-    return r.urn ?? `urn:pulumi:test::greenplum-k8s::${r.type}::${r.name}`;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: each builds a fresh object that passes every policy in production.
