@@ -120,6 +120,7 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
     test("pulumi up waits long enough for a first init of this size", () => {
         const timeout = `${firstInitTimeoutSeconds({ segments: { primarySegmentCount: 4, mirrors: true }, masterAndStandby: { standby: true } } as never)}s`;
         expect(gke.resource(STATEFUL_SET, "master").options.customTimeouts).toEqual({ create: timeout, update: timeout, delete: "" });
+        expect(gke.resource("kubernetes:core/v1:Service", "client").options.customTimeouts).toEqual({ create: timeout, update: timeout, delete: "" });
         expect(timeout).toBe("1980s");
     });
 });

@@ -137,11 +137,16 @@ export class GreenplumCluster extends pulumi.ComponentResource {
         const policies = Object.entries(networkPolicyArgs(gp, namespaceName)).map(
             ([policyName, policyArgs]) => new k8s.networking.v1.NetworkPolicy(policyName, policyArgs, inNamespace),
         );
+        const initTimeout = `${firstInitTimeoutSeconds(gp)}s`;
         new k8s.core.v1.Service("headless", headlessServiceArgs(namespaceName), inNamespace);
-        const clientService = new k8s.core.v1.Service("client", clientServiceArgs(gp, namespaceName, args.onGke), { ...inNamespace, ignoreChanges: ["spec.selector"] });
+        // Pulumi waits for the client Service's endpoint to be ready, i.e. for the first init.
+        const clientService = new k8s.core.v1.Service("client", clientServiceArgs(gp, namespaceName, args.onGke), {
+            ...inNamespace,
+            ignoreChanges: ["spec.selector"],
+            customTimeouts: { create: initTimeout, update: initTimeout },
+        });
 
         const sets: SetName[] = gp.segments.mirrors ? [MASTER_SET, PRIMARY_SET, MIRROR_SET] : [MASTER_SET, PRIMARY_SET];
-        const initTimeout = `${firstInitTimeoutSeconds(gp)}s`;
         for (const set of sets) {
             new k8s.apps.v1.StatefulSet(set, statefulSetArgs({
                 set,
