@@ -1,5 +1,3 @@
-import type { GreenplumConfig } from "../../stacks/schema";
-
 /** Greenplum-for-Kubernetes' names, so its users recognise every object. */
 export const MASTER_SET = "master" as const;
 export const PRIMARY_SET = "segment-a" as const;
@@ -47,17 +45,6 @@ export function commonLabels(): Record<string, string> {
 /** Labels selecting the pods of one set. */
 export function setSelector(set: SetName): Record<string, string> {
     return { "app.kubernetes.io/name": "greenplum", [SET_LABEL]: set };
-}
-
-/** The pod names of every Greenplum host, in the order gpinitsystem sees them. */
-export function hostNames(gp: GreenplumConfig): string[] {
-    const count = gp.segments.primarySegmentCount;
-    const pods = (set: string, n: number) => Array.from({ length: n }, (_, i) => `${set}-${i}`);
-    return [
-        ...pods(MASTER_SET, gp.masterAndStandby.standby ? 2 : 1),
-        ...pods(PRIMARY_SET, count),
-        ...(gp.segments.mirrors ? pods(MIRROR_SET, count) : []),
-    ];
 }
 
 /** The in-cluster DNS name of the client Service. */

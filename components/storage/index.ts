@@ -6,12 +6,6 @@ import { createLocalPath } from "./local-path";
 import { createNfs } from "./nfs";
 import { createRookCeph } from "./rook-ceph";
 
-export { DATA_STORAGE_CLASS_LABEL } from "./labels";
-export { cephClusterSpec, RBD_PROVISIONER, ROOK_NAMESPACE } from "./rook-ceph";
-export { localPathConfig, LOCAL_PATH_PROVISIONER } from "./local-path";
-export { NFS_PROVISIONER } from "./nfs";
-
-
 export interface StorageArgs {
     storage: StorageConfig;
     profile: Profile;
