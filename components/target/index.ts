@@ -3,8 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { GkeConfig, TargetConfig } from "../../stacks/schema";
 import { createGkeCluster, NODE_POOL_LABEL, CEPH_NODE_TAINT } from "./gke";
 
-export { gkeKubeconfig } from "./kubeconfig";
-export { greenplumNodeSysctls, NODE_POOL_LABEL, CEPH_NODE_TAINT } from "./gke";
+export { greenplumNodeSysctls } from "./gke";
 
 export interface TargetArgs {
     target: TargetConfig;
