@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # status and output are set by bats' run
 # Tiny assertion helpers shared by the bats suites (no bats-assert dependency).
 
 expect_status() {

@@ -159,12 +159,6 @@ expect_no_probe_left() {
   expect_count "FAIL volume mirror at $MIRROR: filesystem is tmpfs" 1
 }
 
-@test "shellcheck-clean" {
-  command -v shellcheck >/dev/null || skip "shellcheck not installed"
-  run shellcheck "$GUARD" "$STUBS/stat" "$STUBS/dd"
-  expect_status 0
-}
-
 @test "real stat and dd: a tmpfs directory is rejected" {
   local shm=/dev/shm
   [[ -d "$shm" && -w "$shm" && "$(stat -f -c %T "$shm")" == tmpfs ]] || skip "no writable tmpfs at /dev/shm"
