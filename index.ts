@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { GreenplumCluster } from "./components/greenplum";
 import { Storage } from "./components/storage";
-import { Target } from "./components/target";
+import { Cluster } from "./components/cluster";
 import { ConfigError, parseStackConfig, type StackConfig } from "./stacks";
 
 /** Validates the whole stack config before any resource exists: bad input creates nothing. */
@@ -15,12 +15,12 @@ function loadConfig(): StackConfig {
     }
 }
 
-/** The program: target → storage → Greenplum, and the stack outputs apps read. */
+/** The program: cluster → storage → Greenplum, and the stack outputs apps read. */
 export = async function main(): Promise<Record<string, unknown>> {
     const config = loadConfig();
     const gcpProject = config.gke?.project ?? pulumi.runtime.allConfig()["gcp:project"];
 
-    const target = new Target("target", {
+    const cluster = new Cluster("target", {
         target: config.target,
         gke: config.gke,
         gcpProject,
@@ -30,19 +30,19 @@ export = async function main(): Promise<Record<string, unknown>> {
     const storage = new Storage("storage", {
         storage: config.storage,
         profile: config.profile,
-        provider: target.provider,
-        cephPlacement: target.cephPlacement,
+        provider: cluster.provider,
+        cephPlacement: cluster.cephPlacement,
     });
 
     const greenplum = new GreenplumCluster("greenplum", {
         greenplum: config.greenplum,
         profile: config.profile,
-        provider: target.provider,
+        provider: cluster.provider,
         clusterDomain: config.target.clusterDomain,
         storageClassName: storage.storageClassName,
         storageReady: storage.ready,
-        placement: target.greenplumPlacement,
-        zoneCount: target.zoneCount,
+        placement: cluster.greenplumPlacement,
+        zoneCount: cluster.zoneCount,
         onGke: config.target.kind === "gke",
     });
 
@@ -55,6 +55,6 @@ export = async function main(): Promise<Record<string, unknown>> {
         connectionUri: greenplum.connectionUri,
         namespace: greenplum.namespace,
         storageClassName: storage.storageClassName,
-        ...(target.kubeconfig ? { kubeconfig: target.kubeconfig } : {}),
+        ...(cluster.kubeconfig ? { kubeconfig: cluster.kubeconfig } : {}),
     };
 };

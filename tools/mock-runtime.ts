@@ -28,6 +28,8 @@ export interface RegisteredResource {
         retainOnDelete: boolean;
         deleteBeforeReplace: boolean;
         ignoreChanges: string[];
+        /** Earlier identities (type and name) the engine maps onto this resource. */
+        aliases: { type: string; name: string }[];
         customTimeouts?: { create: string; update: string; delete: string };
     };
 }
@@ -45,6 +47,7 @@ interface RegisterRequest {
     getRetainondelete(): boolean;
     getDeletebeforereplace(): boolean;
     getIgnorechangesList(): string[];
+    getAliasesList(): { getSpec(): { getType(): string; getName(): string } | undefined }[];
     getCustomtimeouts(): { getCreate(): string; getUpdate(): string; getDelete(): string } | undefined;
 }
 type Callback = (err: unknown, response?: { getUrn(): string }) => void;
@@ -169,6 +172,10 @@ export async function runProgram(
                 retainOnDelete: req.getRetainondelete(),
                 deleteBeforeReplace: req.getDeletebeforereplace(),
                 ignoreChanges: req.getIgnorechangesList(),
+                aliases: req.getAliasesList().flatMap((a) => {
+                    const spec = a.getSpec();
+                    return spec ? [{ type: spec.getType(), name: spec.getName() }] : [];
+                }),
                 ...(timeouts ? { customTimeouts: { create: timeouts.getCreate(), update: timeouts.getUpdate(), delete: timeouts.getDelete() } } : {}),
             },
         };

@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import type { GreenplumConfig, Profile } from "../../stacks/schema";
-import type { NodePlacement } from "../target";
+import type { NodePlacement } from "../cluster";
 import {
     ACTING_MASTER_CONFIGMAP,
     ACTING_MASTER_KEY,

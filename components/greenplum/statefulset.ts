@@ -1,7 +1,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { GreenplumConfig, Profile } from "../../stacks/schema";
-import type { NodePlacement } from "../target";
+import type { NodePlacement } from "../cluster";
 import {
     ACTING_MASTER_CONFIGMAP,
     ACTING_MASTER_DIR,

@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Profile, StorageConfig } from "../../stacks/schema";
-import type { NodePlacement } from "../target";
+import type { NodePlacement } from "../cluster";
 import { createLocalPath } from "./local-path";
 import { createNfs } from "./nfs";
 import { createRookCeph } from "./rook-ceph";

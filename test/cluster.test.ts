@@ -1,5 +1,5 @@
 import { parse } from "yaml";
-import { greenplumNodeSysctls } from "../components/target";
+import { greenplumNodeSysctls } from "../components/cluster";
 import { deploy, type Deployment } from "./harness";
 
 const CLUSTER = "gcp:container/cluster:Cluster";
@@ -20,7 +20,14 @@ describe("minikube and existing targets", () => {
         expect(provider.inputs).toMatchObject({ context: "prod-east", kubeconfig: "/etc/kube/config" });
     });
 
-    test("every Kubernetes resource goes through the target's provider", async () => {
+    test("the cluster component keeps the URNs of stacks created when it was target:Target", async () => {
+        const dev = await deploy("dev");
+        const cluster = dev.resource("greenplum-k8s:cluster:Cluster", "target");
+        // Without this alias the next `up` of an existing stack would replace the provider (and a GKE cluster).
+        expect(cluster.options.aliases).toEqual([{ type: "greenplum-k8s:target:Target", name: "" }]);
+    });
+
+    test("every Kubernetes resource goes through the cluster's provider", async () => {
         const dev = await deploy("dev");
         const k8sResources = dev.resources.filter((r) => r.custom && r.type.startsWith("kubernetes:"));
         expect(k8sResources.length).toBeGreaterThan(10);

@@ -5,7 +5,7 @@ import { createGkeCluster, NODE_POOL_LABEL, CEPH_NODE_TAINT } from "./gke";
 
 export { greenplumNodeSysctls } from "./gke";
 
-export interface TargetArgs {
+export interface ClusterArgs {
     target: TargetConfig;
     /** Required when `target.kind` is gke. */
     gke?: GkeConfig;
@@ -25,7 +25,7 @@ export interface NodePlacement {
  * The Kubernetes cluster everything else is deployed to: the local minikube, any kubeconfig
  * context, or a hardened GKE cluster created here. Every later component uses `provider`.
  */
-export class Target extends pulumi.ComponentResource {
+export class Cluster extends pulumi.ComponentResource {
     public readonly provider: k8s.Provider;
     /** Only for gke: a kubeconfig using gke-gcloud-auth-plugin, as a secret. */
     public readonly kubeconfig?: pulumi.Output<string>;
@@ -36,8 +36,10 @@ export class Target extends pulumi.ComponentResource {
     /** Where Ceph daemons go (the tainted GKE Ceph pool; anywhere elsewhere). */
     public readonly cephPlacement: NodePlacement;
 
-    constructor(name: string, args: TargetArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("greenplum-k8s:target:Target", name, {}, opts);
+    constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        // The alias keeps the URNs of stacks created while this component was `target:Target`:
+        // without it Pulumi would replace the provider and, on GKE, the cluster itself.
+        super("greenplum-k8s:cluster:Cluster", name, {}, { ...opts, aliases: [...(opts?.aliases ?? []), { type: "greenplum-k8s:target:Target" }] });
         const { target } = args;
 
         if (target.kind === "gke") {
