@@ -69,8 +69,8 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
         expect(setSpec(gke, "master").replicas).toBe(2);
         expect(setSpec(gke, "segment-a").replicas).toBe(4);
         expect(setSpec(gke, "segment-b").replicas).toBe(4);
-        expect(container(gke, "segment-b").ports).toEqual([{ name: "postgres", containerPort: 50000 }, { name: "ssh", containerPort: 2222 }]);
-        expect(container(gke, "segment-a").ports[0].containerPort).toBe(40000);
+        expect(container(gke, "segment-b").ports).toEqual([{ name: "postgres", containerPort: 7000 }, { name: "ssh", containerPort: 2222 }]);
+        expect(container(gke, "segment-a").ports[0].containerPort).toBe(6000);
     });
 
     test("required anti-affinity: master and standby apart, primaries and mirrors on disjoint nodes; pairs prefer other zones", () => {

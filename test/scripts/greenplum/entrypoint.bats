@@ -21,8 +21,8 @@ HEAP_CHECKSUM=on
 HBA_HOSTNAMES=1
 QD_PRIMARY_ARRAY=master-0.$FQ~master-0.$FQ~5432~$R/data-1~1~-1
 declare -a PRIMARY_ARRAY=(
-segment-a-0.$FQ~segment-a-0.$FQ~40000~$R/data~2~0
-segment-a-1.$FQ~segment-a-1.$FQ~40000~$R/data~3~1
+segment-a-0.$FQ~segment-a-0.$FQ~6000~$R/data~2~0
+segment-a-1.$FQ~segment-a-1.$FQ~6000~$R/data~3~1
 )
 EOF
   expect_file "$R/data-1/pg_hba.conf" <<EOF
@@ -70,12 +70,12 @@ HEAP_CHECKSUM=on
 HBA_HOSTNAMES=1
 QD_PRIMARY_ARRAY=master-0.$FQ~master-0.$FQ~5432~$R/data-1~1~-1
 declare -a PRIMARY_ARRAY=(
-segment-a-0.$FQ~segment-a-0.$FQ~40000~$R/data~2~0
-segment-a-1.$FQ~segment-a-1.$FQ~40000~$R/data~3~1
+segment-a-0.$FQ~segment-a-0.$FQ~6000~$R/data~2~0
+segment-a-1.$FQ~segment-a-1.$FQ~6000~$R/data~3~1
 )
 declare -a MIRROR_ARRAY=(
-segment-b-0.$FQ~segment-b-0.$FQ~50000~$R/mirror/data~4~0
-segment-b-1.$FQ~segment-b-1.$FQ~50000~$R/mirror/data~5~1
+segment-b-0.$FQ~segment-b-0.$FQ~7000~$R/mirror/data~4~0
+segment-b-1.$FQ~segment-b-1.$FQ~7000~$R/mirror/data~5~1
 )
 EOF
   expect_file "$R/data-1/pg_hba.conf" <<EOF
@@ -271,7 +271,7 @@ EOF
   export GP_MIRRORS=true
   make_master_data
   set_init_state done
-  psql_answer down-segments "0|m|segment-b-0.$FQ|50000"
+  psql_answer down-segments "0|m|segment-b-0.$FQ|7000"
   run_script entrypoint.sh
   expect_status 0
   expect_call "gprecoverseg -a"
@@ -282,7 +282,7 @@ EOF
   export GP_MIRRORS=true STUB_SSH_DOWN=segment-b-0
   make_master_data
   set_init_state done
-  psql_answer down-segments "0|m|segment-b-0.$FQ|50000"
+  psql_answer down-segments "0|m|segment-b-0.$FQ|7000"
   run_script entrypoint.sh
   expect_status 0
   expect_no_call gprecoverseg
@@ -292,19 +292,19 @@ EOF
 @test "supervision starts an unmirrored primary that does not answer, with pg_ctl over ssh" {
   make_master_data
   set_init_state done
-  psql_answer up-primaries "1|segment-a-1.$FQ|40000|/greenplum/data|-"
+  psql_answer up-primaries "1|segment-a-1.$FQ|6000|/greenplum/data|-"
   export STUB_PG_ISREADY_RC=2
   run_script entrypoint.sh
   expect_status 0
-  expect_output_has "primary content 1 (segment-a-1.$FQ:40000) does not answer"
-  grep -F "ssh -o BatchMode=yes -o ConnectTimeout=5 segment-a-1.$FQ " "$STUB_LOG" | grep -qF 'pg_ctl -D /greenplum/data -l /greenplum/data/pg_log/startup.log -w -t 600 -o -p\ 40000\ -c\ gp_role=execute start'
+  expect_output_has "primary content 1 (segment-a-1.$FQ:6000) does not answer"
+  grep -F "ssh -o BatchMode=yes -o ConnectTimeout=5 segment-a-1.$FQ " "$STUB_LOG" | grep -qF 'pg_ctl -D /greenplum/data -l /greenplum/data/pg_log/startup.log -w -t 600 -o -p\ 6000\ -c\ gp_role=execute start'
 }
 
 @test "supervision leaves a primary alone when its mirror is up (FTS decides)" {
   export GP_MIRRORS=true STUB_PG_ISREADY_RC=2
   make_master_data
   set_init_state done
-  psql_answer up-primaries "1|segment-a-1.$FQ|40000|/greenplum/data|u"
+  psql_answer up-primaries "1|segment-a-1.$FQ|6000|/greenplum/data|u"
   run_script entrypoint.sh
   expect_status 0
   if grep -q "^ssh .*pg_ctl -D" "$STUB_LOG"; then false; fi
@@ -350,7 +350,7 @@ EOF
   echo 9.4 >"$GP_DATA_ROOT/data/PG_VERSION"
   run_script entrypoint.sh
   expect_status 0
-  expect_call "pg_ctl -D $GP_DATA_ROOT/data -l $GP_DATA_ROOT/data/pg_log/startup.log -w -t 600 -o -p 40000 -c gp_role=execute start"
+  expect_call "pg_ctl -D $GP_DATA_ROOT/data -l $GP_DATA_ROOT/data/pg_log/startup.log -w -t 600 -o -p 6000 -c gp_role=execute start"
   expect_no_call gpinitsystem
 }
 

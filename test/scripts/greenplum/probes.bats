@@ -52,19 +52,19 @@ setup() {
   export GP_SET=segment-a STUB_HOSTNAME=segment-a-1
   run_script readiness.sh
   expect_status 0
-  expect_output_has "ready: segment-a segment-a-1: postmaster answers on port 40000"
+  expect_output_has "ready: segment-a segment-a-1: postmaster answers on port 6000"
   export STUB_PG_ISREADY_RC=2
   run_script readiness.sh
   expect_status 1
-  expect_output_has "not ready: segment-a segment-a-1: no postmaster answers on port 40000"
+  expect_output_has "not ready: segment-a segment-a-1: no postmaster answers on port 6000"
 }
 
 @test "readiness: mirror segment (rejecting connections) is ready on its mirror port" {
   export GP_SET=segment-b STUB_HOSTNAME=segment-b-0 GP_MIRRORS=true STUB_PG_ISREADY_RC=1
   run_script readiness.sh
   expect_status 0
-  expect_output_has "ready: segment-b segment-b-0: postmaster answers on port 50000"
-  expect_call "pg_isready -q -p 50000 -t 3"
+  expect_output_has "ready: segment-b segment-b-0: postmaster answers on port 7000"
+  expect_call "pg_isready -q -p 7000 -t 3"
 }
 
 # --- liveness --------------------------------------------------------------------------
