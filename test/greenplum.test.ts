@@ -179,6 +179,8 @@ describe("security", () => {
             const pod = podSpec(gke, set);
             expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1001, runAsGroup: 1001, fsGroup: 1001, seccompProfile: { type: "RuntimeDefault" } });
             expect(pod.automountServiceAccountToken).toBe(false);
+            // ping (run by gpinitsystem/gpinitstandby) works without capabilities only for these groups.
+            expect(pod.securityContext.sysctls).toEqual([{ name: "net.ipv4.ping_group_range", value: "1001 1001" }]);
             for (const c of [...pod.initContainers, ...pod.containers]) {
                 expect(c.securityContext).toEqual({ runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } });
             }
