@@ -487,10 +487,15 @@ gpk_apply_master_hba() {
 # Postgres instance start/stop
 # ---------------------------------------------------------------------------
 
-# pg_ctl command line that starts a segment instance the way gpstart does.
+# pg_ctl command lines exactly as gpstart builds them (gppylib/commands/gp.py): SegmentStart
+# passes only "-p PORT" (PgCtlBackendOptions; no gp_role, which would break utility-mode
+# connections), MasterStart and GpStandbyStart add "-E" (set_master: dispatcher mode with the FTS
+# prober, distributed-transaction recovery and the deadlock detector), and GpStandbyStart does
+# not wait (wait=False). gpstart also sets GPSESSID/GPERA in the environment, which only its own
+# orphan detection reads; postgres ignores them.
 gpk_segment_start_cmd() {
   local dir="$1" port="$2"
-  printf 'pg_ctl -D %q -l %q -w -t 600 -o %q start' "$dir" "$dir/pg_log/startup.log" "-p ${port} -c gp_role=execute"
+  printf 'pg_ctl -D %q -l %q -w -t 600 -o %q start' "$dir" "$dir/pg_log/startup.log" "-p ${port}"
 }
 
 gpk_start_local_segment() {
@@ -502,10 +507,10 @@ gpk_start_local_segment() {
 }
 
 gpk_start_local_standby() {
-  log_info "starting standby master postmaster on ${GPK_MASTER_DIR}"
+  log_info "starting standby master postmaster on ${GPK_MASTER_DIR} as gpstart does (-E, no wait)"
   mkdir -p "$GPK_MASTER_DIR/pg_log"
-  pg_ctl -D "$GPK_MASTER_DIR" -l "$GPK_MASTER_DIR/pg_log/startup.log" -w -t 600 \
-    -o "-p ${GP_MASTER_PORT} -c gp_role=dispatch" start
+  pg_ctl -D "$GPK_MASTER_DIR" -l "$GPK_MASTER_DIR/pg_log/startup.log" -t 600 \
+    -o "-p ${GP_MASTER_PORT} -E" start
 }
 
 # Stops one postgres instance: fast, and immediate only when fast did not finish in time.

@@ -242,7 +242,7 @@ EOF
   make_master_data standby
   run_script entrypoint.sh
   expect_status 0
-  expect_call "pg_ctl -D $GP_DATA_ROOT/data-1 -l $GP_DATA_ROOT/data-1/pg_log/startup.log -w -t 600 -o -p 5432 -c gp_role=dispatch start"
+  expect_call "pg_ctl -D $GP_DATA_ROOT/data-1 -l $GP_DATA_ROOT/data-1/pg_log/startup.log -t 600 -o -p 5432 -E start"
   expect_no_call gpstart
 }
 
@@ -297,7 +297,7 @@ EOF
   run_script entrypoint.sh
   expect_status 0
   expect_output_has "primary content 1 (segment-a-1.$FQ:6000) does not answer"
-  grep -F "ssh -o BatchMode=yes -o ConnectTimeout=5 segment-a-1.$FQ " "$STUB_LOG" | grep -qF 'pg_ctl -D /greenplum/data -l /greenplum/data/pg_log/startup.log -w -t 600 -o -p\ 6000\ -c\ gp_role=execute start'
+  grep -F "ssh -o BatchMode=yes -o ConnectTimeout=5 segment-a-1.$FQ " "$STUB_LOG" | grep -qF 'pg_ctl -D /greenplum/data -l /greenplum/data/pg_log/startup.log -w -t 600 -o -p\ 6000 start'
 }
 
 @test "supervision leaves a primary alone when its mirror is up (FTS decides)" {
@@ -350,7 +350,7 @@ EOF
   echo 9.4 >"$GP_DATA_ROOT/data/PG_VERSION"
   run_script entrypoint.sh
   expect_status 0
-  expect_call "pg_ctl -D $GP_DATA_ROOT/data -l $GP_DATA_ROOT/data/pg_log/startup.log -w -t 600 -o -p 6000 -c gp_role=execute start"
+  expect_call "pg_ctl -D $GP_DATA_ROOT/data -l $GP_DATA_ROOT/data/pg_log/startup.log -w -t 600 -o -p 6000 start"
   expect_no_call gpinitsystem
 }
 
