@@ -229,6 +229,18 @@ gpk_postmaster_running() {
   pg_ctl status -D "$1" >/dev/null 2>&1
 }
 
+# 0 when a wal receiver of the postmaster on PORT runs in this pod: its process title is
+# "postgres: <port, %5d>, wal receiver process ..." (ps_status.c init_ps_display,
+# bootstrap.c WalReceiverProcess). GPK_PROC_DIR lets tests supply the process table.
+gpk_walreceiver_running() {
+  local port="$1" f title
+  for f in "${GPK_PROC_DIR:-/proc}"/[0-9]*/cmdline; do
+    title="$(tr '\0' ' ' <"$f" 2>/dev/null)" || continue
+    if [[ "$title" =~ ^postgres:\ +${port},\ wal\ receiver\ process ]]; then return 0; fi
+  done
+  return 1
+}
+
 # ---------------------------------------------------------------------------
 # Persistent init state (master-0 only)
 # ---------------------------------------------------------------------------
