@@ -414,6 +414,18 @@ SELECT 1;' 2>/dev/null)" || return 1
   [[ "$out" == 1 ]]
 }
 
+# What pg_isready says about the local master, for log lines.
+gpk_master_ping_state() {
+  local rc=0
+  pg_isready -q -p "$GP_MASTER_PORT" -t 3 >/dev/null 2>&1 || rc=$?
+  case "$rc" in
+  0) echo "pg_isready 0: accepting connections, e.g. too many clients" ;;
+  1) echo "pg_isready 1: starting up, in crash recovery or shutting down" ;;
+  2) echo "pg_isready 2: no response" ;;
+  *) echo "pg_isready ${rc}" ;;
+  esac
+}
+
 # ---------------------------------------------------------------------------
 # Rendering: gpinitsystem input and master pg_hba.conf
 # ---------------------------------------------------------------------------

@@ -184,15 +184,43 @@ master_start_existing() {
       log_warn "not every host answers after ${GP_RESTART_HOST_WAIT_SECONDS}s; starting anyway (the supervisor recovers the rest)"
     fi
     local rc=0
-    log_info "running: gpstart -a"
-    gpstart -a || rc=$?
-    if ((rc != 0)); then log_warn "gpstart -a exited ${rc}"; fi
+    master_gpstart_args
+    log_info "running: gpstart ${GPK_GPSTART_ARGS[*]}"
+    gpstart "${GPK_GPSTART_ARGS[@]}" || rc=$?
+    if ((rc != 0)); then log_warn "gpstart ${GPK_GPSTART_ARGS[*]} exited ${rc}"; fi
   fi
-  if ! gpk_master_sql_ok; then
-    log_error "the master does not answer SQL after start"
-    return 1
+  if gpk_master_sql_ok; then
+    log_info "master answers SQL"
+    return 0
   fi
-  log_info "master answers SQL"
+  if gpk_postmaster_running "$GPK_MASTER_DIR"; then
+    # Crash recovery of a big WAL backlog can take long: never kill a running postmaster.
+    log_warn "the master postmaster runs but does not answer SQL yet ($(gpk_master_ping_state)); supervising until it does"
+    return 0
+  fi
+  log_error "no master postmaster runs after gpstart (pg_ctl status)"
+  return 1
+}
+
+# gpstart -a checks whether the standby was activated by reading pg_controldata on the standby
+# host; when that host cannot be reached it refuses in non-interactive mode and stops the
+# master again (gpstart check_standby: "Non interactive mode detected. Not starting the
+# cluster"). A lost or pending standby pod must not keep the master down, so then the standby
+# is neither checked (-S) nor started (-y); the supervisor brings it back with gpinitstandby -n.
+# Skipping the check is safe here because a master only gets this far when the ConfigMap names
+# it, its data is not fenced and no segment carries another master's fence token.
+master_gpstart_args() {
+  GPK_GPSTART_ARGS=(-a)
+  [[ "$GP_STANDBY" == true ]] || return 0
+  local peer fqdn
+  peer="$(gpk_peer_master "$(gpk_self)")"
+  fqdn="$(gpk_fqdn "$peer")"
+  if gpk_host_answers "$fqdn" &&
+    gpk_ssh "$fqdn" "test -f $(printf '%q' "$GPK_MASTER_DIR/PG_VERSION") && test -f $(printf '%q' "$GPK_MASTER_DIR/recovery.conf")" </dev/null >/dev/null 2>&1; then
+    return 0
+  fi
+  log_warn "the standby master ${peer} does not answer or holds no standby data: starting without it (gpstart -y -S); the supervisor re-creates it when it is back"
+  GPK_GPSTART_ARGS+=(-y -S)
 }
 
 # ---------------------------------------------------------------------------
@@ -313,13 +341,14 @@ master_supervise_once() {
     return 0
   fi
   if ! gpk_master_sql_ok; then
-    local rc=0
-    pg_isready -q -p "$GP_MASTER_PORT" -t 3 >/dev/null 2>&1 || rc=$?
-    if ((rc == 1)); then
-      log_warn "master is up but rejecting connections (starting or recovering); waiting"
+    # Only a postmaster that is gone may lead to a restart: one that runs but does not answer
+    # SQL (too many clients, crash recovery, a checkpoint stall) is left alone. pg_ctl status
+    # reads postmaster.pid and checks that the process is alive (pg_ctl.c do_status).
+    if gpk_postmaster_running "$GPK_MASTER_DIR"; then
+      log_warn "the master postmaster runs but SQL does not answer ($(gpk_master_ping_state)); not touching it, supervision skipped this pass"
       return 0
     fi
-    log_error "the master postmaster does not answer"
+    log_error "no master postmaster runs on ${GPK_MASTER_DIR} (pg_ctl status)"
     return 3
   fi
   gpk_apply_master_hba || log_error "could not apply pg_hba.conf"

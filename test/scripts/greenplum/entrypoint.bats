@@ -335,13 +335,57 @@ EOF
   grep -qx 'sent=0/5000060' "$STUB_SSH_STDIN_DIR/master-1"
 }
 
-@test "supervision exits non-zero when the master itself is down" {
+@test "a running master that does not answer SQL (too many clients) is left alone, not restarted" {
   make_master_data running
   set_init_state done
-  export STUB_PSQL_DOWN=1 STUB_PG_ISREADY_RC=2
+  export STUB_PSQL_DOWN=1 STUB_PG_ISREADY_RC=0
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "the master postmaster runs but does not answer SQL yet (pg_isready 0: accepting connections, e.g. too many clients); supervising until it does"
+  expect_output_has "the master postmaster runs but SQL does not answer (pg_isready 0"
+  expect_no_call gpstart
+  if grep -q '^pg_ctl .* stop' "$STUB_LOG"; then false; fi
+}
+
+@test "a master in crash recovery after gpstart is supervised, not killed" {
+  make_master_data
+  set_init_state done
+  export STUB_PSQL_DOWN=1 STUB_PG_ISREADY_RC=1
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpstart -a"
+  expect_output_has "does not answer SQL yet (pg_isready 1: starting up, in crash recovery or shutting down)"
+}
+
+@test "the pod restarts only when no master postmaster runs after gpstart" {
+  make_master_data
+  set_init_state done
+  export STUB_PSQL_DOWN=1 STUB_PG_ISREADY_RC=2 STUB_GPSTART_RC=1
   run_script entrypoint.sh
   expect_status 1
-  expect_output_has "the master does not answer SQL after start"
+  expect_output_has "no master postmaster runs after gpstart (pg_ctl status)" "could not start the cluster"
+}
+
+@test "restart with the standby pod answering: plain gpstart -a (it checks and starts the standby)" {
+  export GP_STANDBY=true
+  make_master_data
+  set_init_state done
+  psql_answer standby-host "master-1.$FQ"
+  psql_answer replication "streaming|0/5000060|0/5000060|0/5000060"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpstart -a"
+}
+
+@test "restart with the standby pod gone: gpstart -a -y -S, so a lost standby cannot keep the master down" {
+  export GP_STANDBY=true STUB_SSH_DOWN=master-1
+  make_master_data
+  set_init_state done
+  psql_answer standby-host "master-1.$FQ"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpstart -a -y -S"
+  expect_output_has "the standby master master-1 does not answer or holds no standby data: starting without it (gpstart -y -S)"
 }
 
 @test "unmirrored segment with data starts its own postgres" {
