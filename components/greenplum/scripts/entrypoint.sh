@@ -264,7 +264,21 @@ segment_main() {
   done
 }
 
+# Every postgres process of a segment opens many relation files; a container starts with the
+# runtime's soft limit (often 1024) while its hard limit is higher. Raise soft to hard, which
+# needs no privilege, before anything that postgres inherits starts.
+gpk_raise_open_files() {
+  local soft hard
+  soft="$(ulimit -Sn)"
+  hard="$(ulimit -Hn)"
+  if [[ "$soft" != "$hard" ]] && ! ulimit -Sn "$hard" 2>/dev/null; then
+    log_warn "could not raise the open-files soft limit ${soft} to the hard limit ${hard}"
+  fi
+  log_info "open files limit: soft ${soft} -> $(ulimit -Sn), hard ${hard}"
+}
+
 main() {
+  gpk_raise_open_files
   gpk_init_env
   # Greenplum utilities write scratch files relative to the working directory.
   cd "$HOME"
