@@ -163,6 +163,27 @@ non_acting_boot() {
   fi
 }
 
+# Records, on this standby's clock, when its wal receiver was last seen connected: the other
+# half of the sync evidence gp-failover reads (ctl.sh sync-evidence). Checked every
+# GP_STANDBY_WATCH_SECONDS for one supervise interval.
+standby_watch() {
+  local end
+  end=$(($(date +%s) + GP_SUPERVISE_INTERVAL_SECONDS))
+  while :; do
+    if gpk_walreceiver_running "$GP_MASTER_PORT"; then
+      mkdir -p "$GPK_STATE_DIR"
+      printf 'connected=%s\n' "$(date +%s)" >"${GPK_WALRECEIVER_SEEN}.tmp"
+      mv "${GPK_WALRECEIVER_SEEN}.tmp" "$GPK_WALRECEIVER_SEEN"
+    fi
+    if [[ "${GP_ONESHOT:-0}" == 1 ]]; then
+      log_info "GP_ONESHOT=1: exiting after one pass (mode ${GPK_MODE})"
+      exit 0
+    fi
+    (($(date +%s) < end)) || break
+    gpk_idle "$GP_STANDBY_WATCH_SECONDS"
+  done
+}
+
 master_main() {
   # Checked up front so a misconfigured pod fails before gpinitsystem, not after it.
   gpk_require_env GP_DATABASE
@@ -186,6 +207,7 @@ master_main() {
       if ((rc == 3)); then
         die "the master postmaster is down; exiting so the pod restarts and runs gpstart"
       fi
+      if ((rc == 4)); then gpk_reexec; fi
       ;;
     standby | waiting | demoted)
       # A promoted standby (after gpactivatestandby and the ConfigMap update) or a fresh
@@ -202,6 +224,10 @@ master_main() {
         log_info "master data in ${GPK_MASTER_DIR} changed: ${GPK_MODE} -> ${now}"
         GPK_MODE="$now"
         if [[ "$now" == demoted ]]; then demoted_report; fi
+      fi
+      if [[ "$GPK_MODE" == standby ]]; then
+        standby_watch
+        continue
       fi
       if [[ "$GPK_MODE" == demoted ]] && ((${GPK_LOOP:=0} % 20 == 0)); then
         demoted_report

@@ -95,6 +95,7 @@ gpk_init_env() {
   : "${GP_STOP_TIMEOUT_SECONDS:=120}"
   : "${GP_STOP_IMMEDIATE_TIMEOUT_SECONDS:=60}"
   : "${GP_SUPERVISE_INTERVAL_SECONDS:=30}"
+  : "${GP_STANDBY_WATCH_SECONDS:=5}"
   : "${GP_SSH_CONNECT_TIMEOUT:=5}"
   : "${GP_LOCALE:=en_US.utf8}"
   : "${GP_HBA_EXTRA:=}"
@@ -113,7 +114,7 @@ gpk_init_env() {
   local v
   for v in GP_MASTER_PORT GP_PRIMARY_PORT GP_MIRROR_PORT GP_SSH_PORT GP_HOST_WAIT_SECONDS \
     GP_RESTART_HOST_WAIT_SECONDS GP_STOP_TIMEOUT_SECONDS GP_STOP_IMMEDIATE_TIMEOUT_SECONDS \
-    GP_SUPERVISE_INTERVAL_SECONDS GP_SSH_CONNECT_TIMEOUT; do
+    GP_SUPERVISE_INTERVAL_SECONDS GP_STANDBY_WATCH_SECONDS GP_SSH_CONNECT_TIMEOUT; do
     gpk_require_int "$v" 0
   done
 
@@ -124,6 +125,10 @@ gpk_init_env() {
   GPK_INIT_STATE_FILE="${GPK_STATE_DIR}/init-state"
   GPK_INIT_INPUT_FILE="${GPK_STATE_DIR}/gpinitsystem_input"
   GPK_SYNC_MARKER="${GPK_STATE_DIR}/standby-sync"
+  # Written by the standby pod itself: when it last saw its wal receiver connected.
+  GPK_WALRECEIVER_SEEN="${GPK_STATE_DIR}/standby-walreceiver"
+  # On every pod: the master pod gp-failover last made acting (absent until a failover).
+  GPK_ACTING_TOKEN="${GPK_STATE_DIR}/acting-master"
   # The fence lives inside the master data directory so that moving the directory aside
   # (reinstate) removes it together with the data it protects.
   GPK_FENCE_FILE="${GPK_MASTER_DIR}/greenplum-k8s-fenced"

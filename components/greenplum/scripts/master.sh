@@ -170,7 +170,38 @@ master_peer_is_active() {
   gpk_ssh "$fqdn" "source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1; pg_ctl status -D $(printf '%q' "$GPK_MASTER_DIR") >/dev/null 2>&1 && test ! -f $(printf '%q' "$GPK_MASTER_DIR/recovery.conf")" </dev/null >/dev/null 2>&1
 }
 
+# Prints the first segment pod whose fence token names another master pod (gp-failover
+# promote writes the new acting master onto every pod). Unreachable pods are skipped.
+gpk_segment_fence() {
+  local pod token self
+  self="$(gpk_self)"
+  while read -r pod; do
+    token="$(gpk_ssh "$(gpk_fqdn "$pod")" "cat $(printf '%q' "$GPK_ACTING_TOKEN") 2>/dev/null || true" </dev/null 2>/dev/null)" || continue
+    token="${token//[[:space:]]/}"
+    if [[ -n "$token" && "$token" != "$self" ]]; then
+      printf '%s names %s\n' "$pod" "$token"
+      return 0
+    fi
+  done < <(gpk_primary_pods; gpk_mirror_pods)
+  return 1
+}
+
+# The segments belong to another master (a promote, possibly --force during a partition):
+# fence this data directory and stop only this master's postmaster (pg_ctl, never gpstop,
+# which would stop the segments the new master uses).
+master_stand_down() {
+  local why="$1"
+  log_error "fence token found: ${why}. Another master pod was promoted; this one stands down"
+  date -u +%Y-%m-%dT%H:%M:%SZ >"$GPK_FENCE_FILE"
+  gpk_stop_instance "$GPK_MASTER_DIR" || log_error "could not stop the master postmaster on ${GPK_MASTER_DIR}"
+}
+
 master_start_existing() {
+  local fence
+  if fence="$(gpk_segment_fence)"; then
+    master_stand_down "$fence"
+    return 2
+  fi
   if master_peer_is_active; then
     log_error "the peer master $(gpk_peer_master "$(gpk_self)") is running as a master; refusing to start this one as master too"
     return 2
@@ -277,14 +308,18 @@ WHERE content >= 0 AND status = 'd' ORDER BY content;")" || return 1
 }
 
 # Writes the standby-sync marker onto the standby pod (evidence for gp-failover promote when
-# the master is gone).
+# the master is gone). The standby's own clock stamps it on arrival ("received"), so the
+# evidence is judged on one clock.
 sv_write_sync_marker() {
-  local fqdn="$1" state="$2" detail="$3" content
+  local fqdn="$1" state="$2" detail="$3" content dir tmp marker
   content="state=${state}
-at=$(date +%s)
 master=$(gpk_self)
 ${detail}"
-  gpk_ssh "$fqdn" "mkdir -p $(printf '%q' "$GPK_STATE_DIR") && cat > $(printf '%q' "$GPK_SYNC_MARKER.tmp") && mv $(printf '%q' "$GPK_SYNC_MARKER.tmp") $(printf '%q' "$GPK_SYNC_MARKER")" <<<"$content" >/dev/null 2>&1 ||
+  dir="$(printf '%q' "$GPK_STATE_DIR")"
+  tmp="$(printf '%q' "$GPK_SYNC_MARKER.tmp")"
+  marker="$(printf '%q' "$GPK_SYNC_MARKER")"
+  # shellcheck disable=SC2016 # $(date) runs on the standby
+  gpk_ssh "$fqdn" "mkdir -p ${dir} && { cat; echo \"received=\$(date +%s)\"; } > ${tmp} && mv ${tmp} ${marker}" <<<"$content" >/dev/null 2>&1 ||
     log_warn "could not write the standby-sync marker on ${fqdn}"
 }
 
@@ -333,7 +368,7 @@ replay=${replay}"
 }
 
 # One supervision pass. Returns 3 when the master itself is down (the caller restarts the
-# container so the restart path runs), 0 otherwise.
+# container so the restart path runs), 4 when it stood down for another master, 0 otherwise.
 master_supervise_once() {
   GPK_LOOP=$((${GPK_LOOP:-0} + 1))
   if [[ -e "$GP_RUN_DIR/stopping" ]]; then
@@ -350,6 +385,11 @@ master_supervise_once() {
     fi
     log_error "no master postmaster runs on ${GPK_MASTER_DIR} (pg_ctl status)"
     return 3
+  fi
+  local fence
+  if fence="$(gpk_segment_fence)"; then
+    master_stand_down "$fence"
+    return 4
   fi
   gpk_apply_master_hba || log_error "could not apply pg_hba.conf"
   sv_start_silent_primaries || log_error "could not check primaries"

@@ -333,6 +333,9 @@ EOF
   grep -qx 'state=in-sync' "$STUB_SSH_STDIN_DIR/master-1"
   grep -qx 'master=master-0' "$STUB_SSH_STDIN_DIR/master-1"
   grep -qx 'sent=0/5000060' "$STUB_SSH_STDIN_DIR/master-1"
+  # stamped by the standby's clock on arrival, not the master's
+  if grep -q '^at=' "$STUB_SSH_STDIN_DIR/master-1"; then false; fi
+  grep -F "ssh -o BatchMode=yes -o ConnectTimeout=5 master-1.$FQ mkdir -p" "$STUB_LOG" | grep -qF 'echo "received=$(date +%s)"'
 }
 
 @test "a running master that does not answer SQL (too many clients) is left alone, not restarted" {
@@ -461,4 +464,48 @@ EOF
   run bash -c "ulimit -Sn 256; exec bash '$SCRIPTS/entrypoint.sh'"
   expect_status 0
   expect_output_has "open files limit: soft 256 -> ${hard}, hard ${hard}"
+}
+
+@test "a master whose segments carry another master's fence token stands down instead of starting" {
+  export GP_STANDBY=true GP_MIRRORS=true STUB_SSH_TOKEN_ON="segment-b-1:master-1"
+  make_master_data running
+  set_init_state done
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "fence token found: segment-b-1 names master-1"
+  expect_call "pg_ctl -D $GP_DATA_ROOT/data-1 -m fast -w -t 2 stop"
+  [[ -f "$GP_DATA_ROOT/data-1/greenplum-k8s-fenced" ]]
+  expect_no_call gpstart
+  expect_no_call gpstop
+  expect_no_call gprecoverseg
+}
+
+@test "a fence token naming this master itself changes nothing" {
+  export GP_STANDBY=true STUB_SSH_TOKEN_ON="segment-a-0:master-0 segment-a-1:master-0"
+  make_master_data
+  set_init_state done
+  psql_answer standby-host "master-1.$FQ"
+  psql_answer replication "streaming|0/1|0/1|0/1"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpstart -a"
+  [[ ! -e "$GP_DATA_ROOT/data-1/greenplum-k8s-fenced" ]]
+}
+
+@test "the standby records on its own clock when its wal receiver was seen connected" {
+  export GP_STANDBY=true STUB_HOSTNAME=master-1
+  make_master_data standby running
+  export GPK_PROC_DIR="$BATS_TEST_TMPDIR/proc"
+  mkdir -p "$GPK_PROC_DIR/200"
+  run_script entrypoint.sh
+  expect_status 0
+  [[ ! -e "$GP_DATA_ROOT/greenplum-k8s/standby-walreceiver" ]]
+  printf 'postgres:  5432, wal receiver process   streaming 0/3000000\0' >"$GPK_PROC_DIR/200/cmdline"
+  local before
+  before="$(date +%s)"
+  run_script entrypoint.sh
+  expect_status 0
+  local seen
+  seen="$(sed -n 's/^connected=//p' "$GP_DATA_ROOT/greenplum-k8s/standby-walreceiver")"
+  ((seen >= before && seen <= $(date +%s)))
 }
