@@ -259,17 +259,20 @@ master_gpstart_args() {
 # ---------------------------------------------------------------------------
 
 # Starts primaries that the catalog says are up but whose postmaster does not answer, when
-# no mirror can take over (unmirrored, or its mirror is down): pg_ctl on the segment via ssh.
+# no mirror can take over: pg_ctl on the segment via ssh, as gpstart would. FTS promotes a mirror
+# only when the pair is in sync; a dead primary whose mirror is not in sync is a "double fault"
+# that FTS only logs, leaving the primary marked up (ftsprobe.c processResponse, "FTS double
+# fault detected"). So: unmirrored, mirror down, or pair not in sync (mode 'n').
 sv_start_silent_primaries() {
-  local rows content host port dir mstatus rc
+  local rows content host port dir mode mstatus rc
   rows="$(gpk_psql <<<"-- gpk:up-primaries
-SELECT p.content, p.hostname, p.port, p.datadir, COALESCE(m.status, '-')
+SELECT p.content, p.hostname, p.port, p.datadir, p.mode, COALESCE(m.status, '-')
 FROM gp_segment_configuration p
 LEFT JOIN gp_segment_configuration m ON m.content = p.content AND m.role = 'm'
 WHERE p.content >= 0 AND p.role = 'p' AND p.status = 'u' ORDER BY p.content;")" || return 1
-  while IFS='|' read -r content host port dir mstatus; do
+  while IFS='|' read -r content host port dir mode mstatus; do
     [[ -n "$content" ]] || continue
-    [[ "$mstatus" == - || "$mstatus" == d ]] || continue
+    [[ "$mstatus" == - || "$mstatus" == d || "$mode" == n ]] || continue
     rc=0
     pg_isready -q -h "$host" -p "$port" -t 3 >/dev/null 2>&1 || rc=$?
     ((rc == 2 || rc == 3)) || continue
@@ -277,7 +280,7 @@ WHERE p.content >= 0 AND p.role = 'p' AND p.status = 'u' ORDER BY p.content;")" 
       log_warn "primary content ${content} (${host}:${port}) does not answer and its host is unreachable; waiting"
       continue
     fi
-    log_info "primary content ${content} (${host}:${port}) does not answer and has no usable mirror: starting it with pg_ctl over ssh"
+    log_info "primary content ${content} (${host}:${port}) does not answer and no mirror can take over (mirror status ${mstatus}, mode ${mode}): starting it with pg_ctl over ssh"
     if ! gpk_ssh "$host" "source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1; mkdir -p $(printf '%q' "$dir/pg_log"); $(gpk_segment_start_cmd "$dir" "$port")" </dev/null; then
       log_error "starting primary content ${content} on ${host} failed; will retry next interval"
     fi

@@ -292,7 +292,7 @@ EOF
 @test "supervision starts an unmirrored primary that does not answer, with pg_ctl over ssh" {
   make_master_data
   set_init_state done
-  psql_answer up-primaries "1|segment-a-1.$FQ|6000|/greenplum/data|-"
+  psql_answer up-primaries "1|segment-a-1.$FQ|6000|/greenplum/data|n|-"
   export STUB_PG_ISREADY_RC=2
   run_script entrypoint.sh
   expect_status 0
@@ -304,7 +304,28 @@ EOF
   export GP_MIRRORS=true STUB_PG_ISREADY_RC=2
   make_master_data
   set_init_state done
-  psql_answer up-primaries "1|segment-a-1.$FQ|6000|/greenplum/data|u"
+  psql_answer up-primaries "1|segment-a-1.$FQ|6000|/greenplum/data|s|u"
+  run_script entrypoint.sh
+  expect_status 0
+  if grep -q "^ssh .*pg_ctl -D" "$STUB_LOG"; then false; fi
+}
+
+@test "double fault: a dead primary whose mirror is up but not in sync is started again" {
+  export GP_MIRRORS=true STUB_PG_ISREADY_RC=2
+  make_master_data
+  set_init_state done
+  psql_answer up-primaries "1|segment-a-1.$FQ|6000|/greenplum/data|n|u"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "no mirror can take over (mirror status u, mode n)"
+  grep -F "ssh -o BatchMode=yes -o ConnectTimeout=5 segment-a-1.$FQ " "$STUB_LOG" | grep -qF 'pg_ctl -D /greenplum/data -l /greenplum/data/pg_log/startup.log -w -t 600 -o -p\ 6000 start'
+}
+
+@test "a primary in crash recovery (pg_isready 1) is never started over" {
+  export STUB_PG_ISREADY_RC=1
+  make_master_data
+  set_init_state done
+  psql_answer up-primaries "1|segment-a-1.$FQ|6000|/greenplum/data|n|-"
   run_script entrypoint.sh
   expect_status 0
   if grep -q "^ssh .*pg_ctl -D" "$STUB_LOG"; then false; fi
