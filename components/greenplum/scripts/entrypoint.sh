@@ -109,6 +109,11 @@ acting_master_boot() {
     die "unknown init state '${state}' in ${GPK_INIT_STATE_FILE}"
     ;;
   esac
+  if ! master_check_topology; then
+    master_topology_report
+    GPK_MODE=topology
+    return 0
+  fi
   local rc=0
   master_start_existing || rc=$?
   if ((rc == 2)); then
@@ -119,6 +124,8 @@ acting_master_boot() {
   if [[ "$state" == gpinitsystem-done ]]; then
     log_info "resuming initialisation after gpinitsystem"
     master_post_init
+  elif gpk_master_sql_ok; then
+    master_apply_server_settings
   fi
   GPK_MODE=acting
 }
@@ -232,6 +239,10 @@ master_main() {
       if [[ "$GPK_MODE" == demoted ]] && ((${GPK_LOOP:=0} % 20 == 0)); then
         demoted_report
       fi
+      GPK_LOOP=$((${GPK_LOOP:-0} + 1))
+      ;;
+    topology)
+      if ((${GPK_LOOP:=0} % 20 == 19)); then master_topology_report; fi
       GPK_LOOP=$((${GPK_LOOP:-0} + 1))
       ;;
     parked)

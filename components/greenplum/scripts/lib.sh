@@ -124,6 +124,7 @@ gpk_init_env() {
   GPK_STATE_DIR="${GP_DATA_ROOT}/greenplum-k8s"
   GPK_INIT_STATE_FILE="${GPK_STATE_DIR}/init-state"
   GPK_INIT_INPUT_FILE="${GPK_STATE_DIR}/gpinitsystem_input"
+  GPK_TOPOLOGY_FILE="${GPK_STATE_DIR}/topology"
   GPK_SYNC_MARKER="${GPK_STATE_DIR}/standby-sync"
   # Written by the standby pod itself: when it last saw its wal receiver connected.
   GPK_WALRECEIVER_SEEN="${GPK_STATE_DIR}/standby-walreceiver"

@@ -18,6 +18,7 @@ gpk_gpinitsystem_args() {
 # "gpinitsystem-done" after, so a crash in between is detected on the next start instead of
 # being silently initialised over.
 master_first_init() {
+  master_check_host_names
   local hosts=()
   mapfile -t hosts < <(gpk_all_pods)
   log_info "first start of the acting master: waiting up to ${GP_HOST_WAIT_SECONDS}s for ${#hosts[@]} hosts: ${hosts[*]}"
@@ -26,6 +27,7 @@ master_first_init() {
   fi
   master_refuse_existing_data
   mkdir -p "$GPK_STATE_DIR"
+  gpk_render_topology >"$GPK_TOPOLOGY_FILE"
   gpk_render_gpinitsystem_input >"$GPK_INIT_INPUT_FILE"
   log_info "gpinitsystem input written to ${GPK_INIT_INPUT_FILE}:"
   sed 's/^/    /' "$GPK_INIT_INPUT_FILE" >&2
@@ -39,6 +41,65 @@ master_first_init() {
   fi
   gpk_write_init_state gpinitsystem-done
   log_info "gpinitsystem finished"
+}
+
+# Greenplum copies segment host names into MAXHOSTNAMELEN (64-byte) buffers and rejects longer
+# ones when it reads gp_segment_configuration (cdbutil.c getCdbComponentInfo, "Invalid length
+# of hostname"), so a name over 63 characters would leave a cluster that cannot dispatch.
+master_check_host_names() {
+  local pod fqdn long=()
+  while read -r pod; do
+    fqdn="$(gpk_fqdn "$pod")"
+    if ((${#fqdn} > 63)); then long+=("${fqdn} (${#fqdn})"); fi
+  done < <(gpk_all_pods)
+  ((${#long[@]} == 0)) && return 0
+  die "host names longer than 63 characters: ${long[*]}. Greenplum keeps segment host names in 64-byte buffers (MAXHOSTNAMELEN), so gp_segment_configuration would break; not running gpinitsystem. Shorten greenplum-k8s:greenplum.namespace (now '${GP_NAMESPACE}') or greenplum-k8s:target.clusterDomain (now '${GP_CLUSTER_DOMAIN}'), run pulumi up and delete pod master-0"
+}
+
+# The topology gpinitsystem built, as recorded in the state directory.
+gpk_render_topology() {
+  printf 'primarySegmentCount=%s\nmirrors=%s\nstandby=%s\n' "$GP_PRIMARY_SEGMENT_COUNT" "$GP_MIRRORS" "$GP_STANDBY"
+}
+
+# Refuses (returns 1 with the differences logged) when the pod spec asks for another topology
+# than the one initialised: Greenplum cannot grow, shrink or gain mirrors or a standby by a
+# restart, and the StatefulSets would delete or orphan segment volumes. A cluster recorded
+# before this check existed gets its current topology recorded.
+master_check_topology() {
+  local key recorded want diffs=() config
+  if [[ ! -f "$GPK_TOPOLOGY_FILE" ]]; then
+    mkdir -p "$GPK_STATE_DIR"
+    gpk_render_topology >"$GPK_TOPOLOGY_FILE"
+    log_info "recorded the cluster topology in ${GPK_TOPOLOGY_FILE}: $(tr '\n' ' ' <"$GPK_TOPOLOGY_FILE")"
+    return 0
+  fi
+  for key in primarySegmentCount mirrors standby; do
+    recorded="$(sed -n "s/^${key}=//p" "$GPK_TOPOLOGY_FILE" | head -n 1)"
+    want="$(gpk_render_topology | sed -n "s/^${key}=//p")"
+    case "$key" in
+    primarySegmentCount) config="greenplum-k8s:greenplum.segments.primarySegmentCount" ;;
+    mirrors) config="greenplum-k8s:greenplum.segments.mirrors" ;;
+    standby) config="greenplum-k8s:greenplum.masterAndStandby.standby" ;;
+    esac
+    if [[ "$recorded" != "$want" ]]; then diffs+=("${config}: initialised with ${recorded}, the pod spec now says ${want}"); fi
+  done
+  ((${#diffs[@]} == 0)) && return 0
+  GPK_TOPOLOGY_DIFFS=("${diffs[@]}")
+  return 1
+}
+
+master_topology_report() {
+  local d
+  log_error "=================================================================="
+  log_error "TOPOLOGY CHANGED after init; not starting Greenplum:"
+  for d in "${GPK_TOPOLOGY_DIFFS[@]}"; do log_error "  ${d}"; done
+  log_error "Greenplum does not change its segments, mirrors or standby on a restart (that takes"
+  log_error "gpexpand, gpaddmirrors or gpinitstandby), and changed StatefulSets delete or orphan"
+  log_error "segment volumes. To go back: set the values above to what the cluster was initialised"
+  log_error "with (true/false = yes/no) in the stack config, run pulumi up, then"
+  log_error "  kubectl -n ${GP_NAMESPACE} delete pod $(gpk_self)"
+  log_error "Recorded in ${GPK_TOPOLOGY_FILE}."
+  log_error "=================================================================="
 }
 
 # master-0 without data while other pods hold data means the master's volume was lost or
@@ -121,6 +182,66 @@ EOF
   log_info "database ${GP_DATABASE} created"
 }
 
+# ---------------------------------------------------------------------------
+# Server settings (GUCs)
+# ---------------------------------------------------------------------------
+
+# Our own fixed settings, applied like GP_SERVER_SETTINGS (which comes after, so it wins).
+# gpinitsystem writes log_statement=all into every postgresql.conf (gpinitsystem
+# LOG_STATEMENT_TXT ... log_statement=all), which logs every statement text on the master
+# volume; ddl keeps schema changes auditable without filling the volume.
+GPK_FIXED_SETTINGS='log_statement ddl ddl'
+
+# Prints "<segment value>|<master value>" as postgresql.conf holds them (gpconfig -s NAME --file
+# prints "Master  value: X" and "Segment value: Y" when all segments agree: gpconfig
+# _print_gucs, file_segment_guc.py report_success_format), quotes removed; empty fields when a
+# value is unset or the segments disagree.
+gpk_guc_file_values() {
+  local out master seg
+  out="$(gpconfig -s "$1" --file </dev/null 2>&1)" || return 1
+  master="$(sed -n 's/^Master  *value: //p' <<<"$out" | head -n 1)"
+  seg="$(sed -n 's/^Segment *value: //p' <<<"$out" | head -n 1)"
+  printf '%s|%s\n' "${seg//\'/}" "${master//\'/}"
+}
+
+# For each "<guc> <segment value> <master value>" line of GPK_FIXED_SETTINGS and
+# GP_SERVER_SETTINGS whose configured value differs: gpconfig -c NAME -v SEG -m MASTER. gpconfig
+# only edits postgresql.conf (gpconfig do_change) and exits 0 even when a host failed ("finished
+# with errors"), so its output is checked, changed settings are reloaded with gpstop -a -u, and
+# settings that only a restart applies (pg_settings.context = postmaster) are named in the log.
+master_apply_server_settings() {
+  local line name seg master extra current out context reload=0 restart=()
+  while IFS= read -r line; do
+    line="${line%$'\r'}"
+    [[ -n "${line//[[:space:]]/}" ]] || continue
+    read -r name seg master extra <<<"$line"
+    if ! [[ "$name" =~ ^[a-z_][a-z0-9_.]*$ ]] || [[ -z "$master" || -n "$extra" ]]; then
+      log_error "GP_SERVER_SETTINGS line '${line}' is not '<guc-name> <segment value> <master value>'; skipped"
+      continue
+    fi
+    if ! current="$(gpk_guc_file_values "$name")"; then
+      log_error "gpconfig -s ${name} --file failed; ${name} not changed"
+      continue
+    fi
+    [[ "$current" == "${seg}|${master}" ]] && continue
+    log_info "setting ${name}: segments ${seg}, master ${master} (configured: segments '${current%%|*}', master '${current#*|}'): gpconfig -c ${name} -v ${seg} -m ${master}"
+    if ! out="$(gpconfig -c "$name" -v "$seg" -m "$master" </dev/null 2>&1)" || [[ "$out" == *"finished with errors"* ]]; then
+      log_error "gpconfig -c ${name} failed: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+      continue
+    fi
+    context="$(gpk_psql <<<"-- gpk:guc-context
+SELECT context FROM pg_settings WHERE name = '${name}';" 2>/dev/null)" || context=""
+    if [[ "$context" == postmaster ]]; then restart+=("$name"); else reload=1; fi
+  done < <(printf '%s\n%s\n' "$GPK_FIXED_SETTINGS" "${GP_SERVER_SETTINGS:-}")
+  if ((reload == 1)); then
+    log_info "reloading the configuration of every instance: gpstop -a -u"
+    gpstop -a -u </dev/null >/dev/null 2>&1 || log_error "gpstop -a -u failed; the changed settings apply after the next restart"
+  fi
+  if ((${#restart[@]} > 0)); then
+    log_warn "RESTART NEEDED: ${restart[*]} only take effect when the cluster restarts (context postmaster); in a maintenance window: kubectl -n ${GP_NAMESPACE} exec $(gpk_self) -- bash -lc 'gpstop -a -r -M fast'"
+  fi
+}
+
 # Steps after gpinitsystem. Each is idempotent so an interrupted run resumes here.
 # The password is set before pg_hba opens md5 access to clients (gpinitsystem leaves a
 # well-known default password).
@@ -130,6 +251,7 @@ master_post_init() {
   master_set_password
   gpk_apply_master_hba || die "reloading the master after writing pg_hba.conf failed"
   master_create_database
+  master_apply_server_settings
   gpk_write_init_state "done"
   log_info "cluster initialisation complete"
 }
@@ -347,6 +469,11 @@ SELECT hostname FROM gp_segment_configuration WHERE content = -1 AND role = 'm';
   fqdn="$registered"
   row="$(gpk_replication_row)" || return 1
   IFS='|' read -r state sent flush replay <<<"$row"
+  if [[ "$state" == streaming ]] && [[ -f "$GPK_TOPOLOGY_FILE" ]]; then
+    # A promoted standby must know the topology too.
+    gpk_ssh "$fqdn" "test -f $(printf '%q' "$GPK_TOPOLOGY_FILE") || { mkdir -p $(printf '%q' "$GPK_STATE_DIR") && cat > $(printf '%q' "$GPK_TOPOLOGY_FILE"); }" <"$GPK_TOPOLOGY_FILE" >/dev/null 2>&1 ||
+      log_warn "could not copy the topology record to ${fqdn}"
+  fi
   if [[ "$state" == streaming && -n "$sent" && "$sent" == "$flush" ]]; then
     sv_write_sync_marker "$fqdn" in-sync "sent=${sent}
 flush=${flush}

@@ -530,3 +530,106 @@ EOF
   seen="$(sed -n 's/^connected=//p' "$GP_DATA_ROOT/greenplum-k8s/standby-walreceiver")"
   ((seen >= before && seen <= $(date +%s)))
 }
+
+# --- server settings ---------------------------------------------------------------------
+
+# gpconfig_file NAME SEG MASTER: what "gpconfig -s NAME --file" prints for consistent values.
+gpconfig_file() {
+  export STUB_GPCONFIG_DIR="$BATS_TEST_TMPDIR/gpconfig"
+  mkdir -p "$STUB_GPCONFIG_DIR"
+  printf 'Values on all segments are consistent\nGUC          : %s\nMaster  value: %s\nSegment value: %s\n' "$1" "$3" "$2" >"$STUB_GPCONFIG_DIR/$1"
+}
+
+@test "server settings: each differing line runs gpconfig -c NAME -v SEG -m MASTER, then one reload" {
+  make_master_data
+  set_init_state done
+  export GP_SERVER_SETTINGS=$'gp_vmem_protect_limit 6144 6144\nstatement_mem 125MB 250MB\n\nmax_connections 750 250'
+  gpconfig_file gp_vmem_protect_limit 6144 6144
+  gpconfig_file statement_mem 128MB 128MB
+  gpconfig_file log_statement "'ddl'" "'ddl'"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpconfig -c statement_mem -v 125MB -m 250MB"
+  expect_call "gpconfig -c max_connections -v 750 -m 250"
+  if grep -q "^gpconfig -c gp_vmem_protect_limit" "$STUB_LOG"; then false; fi
+  if grep -q "^gpconfig -c log_statement" "$STUB_LOG"; then false; fi
+  expect_call "gpstop -a -u"
+  expect_output_has "setting statement_mem: segments 125MB, master 250MB (configured: segments '128MB', master '128MB')"
+}
+
+@test "server settings: our log_statement replaces gpinitsystem's all; a postmaster setting says a restart is needed" {
+  make_master_data
+  set_init_state done
+  export GP_SERVER_SETTINGS='max_connections 750 250'
+  gpconfig_file log_statement all all
+  psql_answer guc-context postmaster
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpconfig -c log_statement -v ddl -m ddl"
+  expect_before "gpconfig -c log_statement" "gpconfig -c max_connections"
+  expect_output_has "RESTART NEEDED: log_statement max_connections only take effect when the cluster restarts"
+}
+
+@test "server settings: a malformed line is reported and skipped; a gpconfig that finished with errors is reported" {
+  make_master_data
+  set_init_state done
+  export GP_SERVER_SETTINGS=$'work_mem 64MB\nBad-Name 1 1\nwork_mem 64MB 64MB extra'
+  export STUB_GPCONFIG_OUT="[ERROR]:-finished with errors, parameter string '-c log_statement -v ddl -m ddl'"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "GP_SERVER_SETTINGS line 'work_mem 64MB' is not '<guc-name> <segment value> <master value>'; skipped"
+  expect_output_has "GP_SERVER_SETTINGS line 'Bad-Name 1 1' is not"
+  expect_output_has "GP_SERVER_SETTINGS line 'work_mem 64MB 64MB extra' is not"
+  expect_output_has "gpconfig -c log_statement failed"
+  expect_no_call "gpstop"
+}
+
+@test "server settings are applied at first init too" {
+  export GP_SERVER_SETTINGS='gp_vmem_protect_limit 6144 6144'
+  run_script entrypoint.sh
+  expect_status 0
+  expect_before "psql-query create-database" "gpconfig -c gp_vmem_protect_limit -v 6144 -m 6144"
+}
+
+# --- topology and host names -------------------------------------------------------------
+
+@test "first init records the topology; a restart with another topology refuses, naming the keys" {
+  export GP_MIRRORS=true GP_STANDBY=true
+  psql_answer standby-host "master-1.$FQ"
+  psql_answer replication "streaming|0/1|0/1|0/1"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_file "$GP_DATA_ROOT/greenplum-k8s/topology" <<EOF
+primarySegmentCount=2
+mirrors=true
+standby=true
+EOF
+  : >"$STUB_LOG"
+  export GP_PRIMARY_SEGMENT_COUNT=3 GP_MIRRORS=false
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "TOPOLOGY CHANGED after init; not starting Greenplum"
+  expect_output_has "greenplum-k8s:greenplum.segments.primarySegmentCount: initialised with 2, the pod spec now says 3"
+  expect_output_has "greenplum-k8s:greenplum.segments.mirrors: initialised with true, the pod spec now says false"
+  expect_output_lacks "masterAndStandby.standby: initialised"
+  expect_no_call gpstart
+}
+
+@test "a cluster without a topology record gets one on its next start" {
+  make_master_data
+  set_init_state done
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpstart -a"
+  grep -qx 'primarySegmentCount=2' "$GP_DATA_ROOT/greenplum-k8s/topology"
+}
+
+@test "host names over 63 characters are refused before gpinitsystem, naming the keys" {
+  export GP_NAMESPACE=analytics-warehouse-production GP_CLUSTER_DOMAIN=cluster.local
+  run_script entrypoint.sh
+  expect_status 1
+  expect_output_has "host names longer than 63 characters: segment-a-0.agent.analytics-warehouse-production.svc.cluster.local (66)"
+  expect_output_has "greenplum-k8s:greenplum.namespace (now 'analytics-warehouse-production')" "greenplum-k8s:target.clusterDomain (now 'cluster.local')"
+  expect_no_call gpinitsystem
+  expect_no_call getent
+}
