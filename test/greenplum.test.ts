@@ -69,8 +69,8 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
         expect(setSpec(gke, "master").replicas).toBe(2);
         expect(setSpec(gke, "segment-a").replicas).toBe(4);
         expect(setSpec(gke, "segment-b").replicas).toBe(4);
-        expect(container(gke, "segment-b").ports).toEqual([{ name: "postgres", containerPort: 50000 }, { name: "ssh", containerPort: 2222 }]);
-        expect(container(gke, "segment-a").ports[0].containerPort).toBe(40000);
+        expect(container(gke, "segment-b").ports).toEqual([{ name: "postgres", containerPort: 7000 }, { name: "ssh", containerPort: 2222 }]);
+        expect(container(gke, "segment-a").ports[0].containerPort).toBe(6000);
     });
 
     test("required anti-affinity: master and standby apart, primaries and mirrors on disjoint nodes; pairs prefer other zones", () => {
@@ -179,6 +179,8 @@ describe("security", () => {
             const pod = podSpec(gke, set);
             expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1001, runAsGroup: 1001, fsGroup: 1001, seccompProfile: { type: "RuntimeDefault" } });
             expect(pod.automountServiceAccountToken).toBe(false);
+            // ping (run by gpinitsystem/gpinitstandby) works without capabilities only for these groups.
+            expect(pod.securityContext.sysctls).toEqual([{ name: "net.ipv4.ping_group_range", value: "1001 1001" }]);
             for (const c of [...pod.initContainers, ...pod.containers]) {
                 expect(c.securityContext).toEqual({ runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } });
             }

@@ -24,8 +24,9 @@ export const GPADMIN_UID = 1001;
 export const GPHOME = "/usr/local/greenplum-db";
 
 export const MASTER_PORT = 5432;
-export const PRIMARY_PORT = 40000;
-export const MIRROR_PORT = 50000;
+/** Greenplum's own defaults (gpinitsystem_config PORT_BASE=6000, MIRROR_PORT_BASE=7000), below Linux's ephemeral range (32768-60999) so an outgoing connection can never hold them. */
+export const PRIMARY_PORT = 6000;
+export const MIRROR_PORT = 7000;
 /** sshd runs as gpadmin, so it needs an unprivileged port. */
 export const SSH_PORT = 2222;
 

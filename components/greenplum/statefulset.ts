@@ -167,6 +167,10 @@ export function statefulSetArgs(inputs: StatefulSetInputs): k8s.apps.v1.Stateful
             fsGroup: GPADMIN_UID,
             fsGroupChangePolicy: "OnRootMismatch",
             seccompProfile: { type: "RuntimeDefault" },
+            // gpinitsystem and gpinitstandby ping every host and stop when ping fails
+            // (gp_bash_functions.sh PING_HOST); without CAP_NET_RAW, ping needs an ICMP socket,
+            // which the kernel allows only to groups in this range (a "safe", namespaced sysctl).
+            sysctls: [{ name: "net.ipv4.ping_group_range", value: `${GPADMIN_UID} ${GPADMIN_UID}` }],
         },
         // Short host names resolve through the headless Service, as gpinitsystem expects.
         dnsConfig: { searches: [`${HEADLESS_SERVICE}.${inputs.namespace}.svc.${inputs.clusterDomain}`] },

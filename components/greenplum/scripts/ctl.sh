@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # Pod-side verbs used by bin/gp-failover through `kubectl exec <pod> -- bash .../ctl.sh VERB`.
-# Each verb is small, logs what it does and exits non-zero with a reason on failure.
+# Each verb is small, logs what it does and exits with a reason on failure.
 #   role                      key=value facts about this pod (acting, fenced, data, postmaster)
 #   replication-status        acting master: 0 standby streaming and replay caught up,
-#                             1 not in sync, 2 master does not answer SQL
-#   sync-marker [MAX_AGE]     standby: 0 the supervisor's marker says in-sync and is fresh,
-#                             1 stale or not in sync, 2 no marker
+#                             40 not in sync, 41 master does not answer SQL
+#   sync-evidence [MAX_AGE]   standby: 0 the evidence says it was in sync when it last saw its
+#                             master, and that is at most MAX_AGE s ago; 40 it does not; 42 none
 #   stand-down                old master: fence the data directory, stop the master postmaster
+#   unfence                   old master: undo stand-down after an aborted promote
 #   activate [--force]        standby: gpactivatestandby -a -d <dir> [-f]
+#   set-acting-master POD     any pod: record which master pod is acting (the fence token every
+#                             master supervisor checks before it acts on segments)
 #   move-aside                demoted master: move the data directory aside with a timestamp
 #   init-standby POD          acting master: gpinitstandby -s <POD fqdn> (removing a stale entry)
 #   status                    acting master: gpstate summary and standby details
+# Verdicts use exit codes 40-43, which kubectl never returns by itself (it exits 1 on its own
+# errors and passes the remote code through), so gp-failover can tell "not in sync" from "pod
+# unreachable". 43 is a usage error.
 set -euo pipefail
 
 GPK_COMPONENT=ctl
@@ -33,16 +39,18 @@ verb_role() {
   echo "postmaster=${pm}"
 }
 
+readonly CTL_NOT_IN_SYNC=40 CTL_MASTER_DOWN=41 CTL_NO_EVIDENCE=42 CTL_USAGE=43
+
 verb_replication_status() {
   local tries="${GP_SYNC_CHECK_TRIES:-5}" i row state sent flush replay
   if ! gpk_master_sql_ok; then
     echo "master $(gpk_self) does not answer SQL"
-    return 2
+    return "$CTL_MASTER_DOWN"
   fi
   for ((i = 1; i <= tries; i++)); do
     row="$(gpk_replication_row)" || {
       echo "cannot query pg_stat_replication"
-      return 2
+      return "$CTL_MASTER_DOWN"
     }
     IFS='|' read -r state sent flush replay <<<"$row"
     if [[ "$state" == streaming && -n "$sent" && "$sent" == "$replay" ]]; then
@@ -56,30 +64,47 @@ verb_replication_status() {
   else
     echo "not in sync: no standby is streaming from $(gpk_self) (pg_stat_replication is empty)"
   fi
-  return 1
+  return "$CTL_NOT_IN_SYNC"
 }
 
-verb_sync_marker() {
-  local max="${1:-${GP_SYNC_MARKER_MAX_AGE:-300}}" at state age
+# Evidence, all on this standby's clock: the master's supervisor last reported the standby in
+# sync (stamped "received" here when it arrived), this pod saw its own wal receiver connected
+# after that report (it checks every GP_STANDBY_WATCH_SECONDS), and that sighting is at most
+# MAX_AGE seconds old. GP6's dispatcher waits for the standby's flush at commit only while a
+# walsender streams (syncrep.c SyncRepWaitForLSN: "no active and synchronous standby (walsender)
+# was found" -> no wait), so commits after the link broke may exist only on the old master:
+# the evidence bounds that window to MAX_AGE plus one watch interval.
+verb_sync_evidence() {
+  local max="${1:-${GP_SYNC_MARKER_MAX_AGE:-120}}" state received connected now
+  [[ "$max" =~ ^[0-9]+$ ]] || {
+    echo "MAX_AGE '${max}' must be a number of seconds"
+    return "$CTL_USAGE"
+  }
   if [[ ! -f "$GPK_SYNC_MARKER" ]]; then
-    echo "no standby-sync marker at ${GPK_SYNC_MARKER}: the supervisor never saw this standby in sync"
-    return 2
+    echo "no standby-sync marker at ${GPK_SYNC_MARKER}: the master's supervisor never reported this standby in sync"
+    return "$CTL_NO_EVIDENCE"
   fi
   cat "$GPK_SYNC_MARKER"
   state="$(sed -n 's/^state=//p' "$GPK_SYNC_MARKER" | head -n 1)"
-  at="$(sed -n 's/^at=//p' "$GPK_SYNC_MARKER" | head -n 1)"
-  [[ "$at" =~ ^[0-9]+$ ]] || at=0
-  age=$(($(date +%s) - at))
-  echo "age=${age}s (limit ${max}s)"
+  received="$(sed -n 's/^received=//p' "$GPK_SYNC_MARKER" | head -n 1)"
+  connected="$(sed -n 's/^connected=//p' "$GPK_WALRECEIVER_SEEN" 2>/dev/null | head -n 1)"
+  [[ "$received" =~ ^[0-9]+$ ]] || received=0
+  [[ "$connected" =~ ^[0-9]+$ ]] || connected=0
+  now="$(date +%s)"
+  echo "standby clock: now=${now} in-sync report received=${received} wal receiver last seen connected=${connected}"
   if [[ "$state" != in-sync ]]; then
-    echo "marker says '${state}': the standby was not in sync when last checked"
-    return 1
+    echo "the last report says '${state}': the standby was not in sync"
+    return "$CTL_NOT_IN_SYNC"
   fi
-  if ((age > max)); then
-    echo "marker is stale: last confirmed in sync ${age}s ago (limit ${max}s)"
-    return 1
+  if ((received == 0 || connected < received)); then
+    echo "the wal receiver was not seen connected after the last in-sync report: commits after it may be missing"
+    return "$CTL_NOT_IN_SYNC"
   fi
-  echo "standby confirmed in sync ${age}s ago"
+  if ((now - connected > max)); then
+    echo "stale: the wal receiver was last seen connected $((now - connected))s ago (limit ${max}s)"
+    return "$CTL_NOT_IN_SYNC"
+  fi
+  echo "in sync when last connected, $((now - connected))s ago (limit ${max}s)"
 }
 
 verb_stand_down() {
@@ -90,6 +115,27 @@ verb_stand_down() {
   date -u +%Y-%m-%dT%H:%M:%SZ >"$GPK_FENCE_FILE"
   log_info "fenced ${GPK_MASTER_DIR} (${GPK_FENCE_FILE}): this pod will not start as master"
   gpk_stop_instance "$GPK_MASTER_DIR"
+}
+
+verb_unfence() {
+  if [[ ! -e "$GPK_FENCE_FILE" ]]; then
+    echo "$(gpk_self) is not fenced"
+    return 0
+  fi
+  rm -f "$GPK_FENCE_FILE"
+  log_info "removed the fence ${GPK_FENCE_FILE}: this pod starts as master again if the ConfigMap names it"
+}
+
+verb_set_acting_master() {
+  local pod="${1:-}"
+  [[ "$pod" =~ ^master-[01]$ ]] || {
+    echo "set-acting-master needs master-0 or master-1"
+    return "$CTL_USAGE"
+  }
+  mkdir -p "$GPK_STATE_DIR"
+  printf '%s\n' "$pod" >"${GPK_ACTING_TOKEN}.tmp"
+  mv "${GPK_ACTING_TOKEN}.tmp" "$GPK_ACTING_TOKEN"
+  log_info "recorded ${pod} as the acting master in ${GPK_ACTING_TOKEN}"
 }
 
 verb_activate() {
@@ -143,15 +189,17 @@ main() {
   case "$verb" in
   role) verb_role ;;
   replication-status) verb_replication_status ;;
-  sync-marker) verb_sync_marker "$@" ;;
+  sync-evidence) verb_sync_evidence "$@" ;;
   stand-down) verb_stand_down ;;
+  unfence) verb_unfence ;;
   activate) verb_activate "$@" ;;
+  set-acting-master) verb_set_acting_master "$@" ;;
   move-aside) verb_move_aside ;;
   init-standby) verb_init_standby "$@" ;;
   status) verb_status ;;
   *)
-    echo "usage: ctl.sh role|replication-status|sync-marker [MAX_AGE]|stand-down|activate [--force]|move-aside|init-standby POD|status" >&2
-    exit 2
+    echo "usage: ctl.sh role|replication-status|sync-evidence [MAX_AGE]|stand-down|unfence|activate [--force]|set-acting-master POD|move-aside|init-standby POD|status" >&2
+    exit "$CTL_USAGE"
     ;;
   esac
 }

@@ -109,6 +109,11 @@ acting_master_boot() {
     die "unknown init state '${state}' in ${GPK_INIT_STATE_FILE}"
     ;;
   esac
+  if ! master_check_topology; then
+    master_topology_report
+    GPK_MODE=topology
+    return 0
+  fi
   local rc=0
   master_start_existing || rc=$?
   if ((rc == 2)); then
@@ -119,6 +124,8 @@ acting_master_boot() {
   if [[ "$state" == gpinitsystem-done ]]; then
     log_info "resuming initialisation after gpinitsystem"
     master_post_init
+  elif gpk_master_sql_ok; then
+    master_apply_server_settings
   fi
   GPK_MODE=acting
 }
@@ -163,6 +170,27 @@ non_acting_boot() {
   fi
 }
 
+# Records, on this standby's clock, when its wal receiver was last seen connected: the other
+# half of the sync evidence gp-failover reads (ctl.sh sync-evidence). Checked every
+# GP_STANDBY_WATCH_SECONDS for one supervise interval.
+standby_watch() {
+  local end
+  end=$(($(date +%s) + GP_SUPERVISE_INTERVAL_SECONDS))
+  while :; do
+    if gpk_walreceiver_running "$GP_MASTER_PORT"; then
+      mkdir -p "$GPK_STATE_DIR"
+      printf 'connected=%s\n' "$(date +%s)" >"${GPK_WALRECEIVER_SEEN}.tmp"
+      mv "${GPK_WALRECEIVER_SEEN}.tmp" "$GPK_WALRECEIVER_SEEN"
+    fi
+    if [[ "${GP_ONESHOT:-0}" == 1 ]]; then
+      log_info "GP_ONESHOT=1: exiting after one pass (mode ${GPK_MODE})"
+      exit 0
+    fi
+    (($(date +%s) < end)) || break
+    gpk_idle "$GP_STANDBY_WATCH_SECONDS"
+  done
+}
+
 master_main() {
   # Checked up front so a misconfigured pod fails before gpinitsystem, not after it.
   gpk_require_env GP_DATABASE
@@ -186,6 +214,7 @@ master_main() {
       if ((rc == 3)); then
         die "the master postmaster is down; exiting so the pod restarts and runs gpstart"
       fi
+      if ((rc == 4)); then gpk_reexec; fi
       ;;
     standby | waiting | demoted)
       # A promoted standby (after gpactivatestandby and the ConfigMap update) or a fresh
@@ -203,9 +232,17 @@ master_main() {
         GPK_MODE="$now"
         if [[ "$now" == demoted ]]; then demoted_report; fi
       fi
+      if [[ "$GPK_MODE" == standby ]]; then
+        standby_watch
+        continue
+      fi
       if [[ "$GPK_MODE" == demoted ]] && ((${GPK_LOOP:=0} % 20 == 0)); then
         demoted_report
       fi
+      GPK_LOOP=$((${GPK_LOOP:-0} + 1))
+      ;;
+    topology)
+      if ((${GPK_LOOP:=0} % 20 == 19)); then master_topology_report; fi
       GPK_LOOP=$((${GPK_LOOP:-0} + 1))
       ;;
     parked)
@@ -264,7 +301,21 @@ segment_main() {
   done
 }
 
+# Every postgres process of a segment opens many relation files; a container starts with the
+# runtime's soft limit (often 1024) while its hard limit is higher. Raise soft to hard, which
+# needs no privilege, before anything that postgres inherits starts.
+gpk_raise_open_files() {
+  local soft hard
+  soft="$(ulimit -Sn)"
+  hard="$(ulimit -Hn)"
+  if [[ "$soft" != "$hard" ]] && ! ulimit -Sn "$hard" 2>/dev/null; then
+    log_warn "could not raise the open-files soft limit ${soft} to the hard limit ${hard}"
+  fi
+  log_info "open files limit: soft ${soft} -> $(ulimit -Sn), hard ${hard}"
+}
+
 main() {
+  gpk_raise_open_files
   gpk_init_env
   # Greenplum utilities write scratch files relative to the working directory.
   cd "$HOME"

@@ -84,8 +84,8 @@ gpk_init_env() {
   : "${GP_MIRRORS:=false}"
   : "${GP_STANDBY:=false}"
   : "${GP_MASTER_PORT:=5432}"
-  : "${GP_PRIMARY_PORT:=40000}"
-  : "${GP_MIRROR_PORT:=50000}"
+  : "${GP_PRIMARY_PORT:=6000}"
+  : "${GP_MIRROR_PORT:=7000}"
   : "${GP_SSH_PORT:=2222}"
   : "${GP_DATA_ROOT:=/greenplum}"
   : "${GPHOME:=/usr/local/greenplum-db}"
@@ -95,6 +95,7 @@ gpk_init_env() {
   : "${GP_STOP_TIMEOUT_SECONDS:=120}"
   : "${GP_STOP_IMMEDIATE_TIMEOUT_SECONDS:=60}"
   : "${GP_SUPERVISE_INTERVAL_SECONDS:=30}"
+  : "${GP_STANDBY_WATCH_SECONDS:=5}"
   : "${GP_SSH_CONNECT_TIMEOUT:=5}"
   : "${GP_LOCALE:=en_US.utf8}"
   : "${GP_HBA_EXTRA:=}"
@@ -113,7 +114,7 @@ gpk_init_env() {
   local v
   for v in GP_MASTER_PORT GP_PRIMARY_PORT GP_MIRROR_PORT GP_SSH_PORT GP_HOST_WAIT_SECONDS \
     GP_RESTART_HOST_WAIT_SECONDS GP_STOP_TIMEOUT_SECONDS GP_STOP_IMMEDIATE_TIMEOUT_SECONDS \
-    GP_SUPERVISE_INTERVAL_SECONDS GP_SSH_CONNECT_TIMEOUT; do
+    GP_SUPERVISE_INTERVAL_SECONDS GP_STANDBY_WATCH_SECONDS GP_SSH_CONNECT_TIMEOUT; do
     gpk_require_int "$v" 0
   done
 
@@ -123,7 +124,12 @@ gpk_init_env() {
   GPK_STATE_DIR="${GP_DATA_ROOT}/greenplum-k8s"
   GPK_INIT_STATE_FILE="${GPK_STATE_DIR}/init-state"
   GPK_INIT_INPUT_FILE="${GPK_STATE_DIR}/gpinitsystem_input"
+  GPK_TOPOLOGY_FILE="${GPK_STATE_DIR}/topology"
   GPK_SYNC_MARKER="${GPK_STATE_DIR}/standby-sync"
+  # Written by the standby pod itself: when it last saw its wal receiver connected.
+  GPK_WALRECEIVER_SEEN="${GPK_STATE_DIR}/standby-walreceiver"
+  # On every pod: the master pod gp-failover last made acting (absent until a failover).
+  GPK_ACTING_TOKEN="${GPK_STATE_DIR}/acting-master"
   # The fence lives inside the master data directory so that moving the directory aside
   # (reinstate) removes it together with the data it protects.
   GPK_FENCE_FILE="${GPK_MASTER_DIR}/greenplum-k8s-fenced"
@@ -227,6 +233,18 @@ gpk_is_standby_dir() { [[ -f "$1/recovery.conf" ]]; }
 gpk_postmaster_running() {
   [[ -d "$1" ]] || return 1
   pg_ctl status -D "$1" >/dev/null 2>&1
+}
+
+# 0 when a wal receiver of the postmaster on PORT runs in this pod: its process title is
+# "postgres: <port, %5d>, wal receiver process ..." (ps_status.c init_ps_display,
+# bootstrap.c WalReceiverProcess). GPK_PROC_DIR lets tests supply the process table.
+gpk_walreceiver_running() {
+  local port="$1" f title
+  for f in "${GPK_PROC_DIR:-/proc}"/[0-9]*/cmdline; do
+    title="$(tr '\0' ' ' <"$f" 2>/dev/null)" || continue
+    if [[ "$title" =~ ^postgres:\ +${port},\ wal\ receiver\ process ]]; then return 0; fi
+  done
+  return 1
 }
 
 # ---------------------------------------------------------------------------
@@ -402,6 +420,18 @@ SELECT 1;' 2>/dev/null)" || return 1
   [[ "$out" == 1 ]]
 }
 
+# What pg_isready says about the local master, for log lines.
+gpk_master_ping_state() {
+  local rc=0
+  pg_isready -q -p "$GP_MASTER_PORT" -t 3 >/dev/null 2>&1 || rc=$?
+  case "$rc" in
+  0) echo "pg_isready 0: accepting connections, e.g. too many clients" ;;
+  1) echo "pg_isready 1: starting up, in crash recovery or shutting down" ;;
+  2) echo "pg_isready 2: no response" ;;
+  *) echo "pg_isready ${rc}" ;;
+  esac
+}
+
 # ---------------------------------------------------------------------------
 # Rendering: gpinitsystem input and master pg_hba.conf
 # ---------------------------------------------------------------------------
@@ -487,10 +517,15 @@ gpk_apply_master_hba() {
 # Postgres instance start/stop
 # ---------------------------------------------------------------------------
 
-# pg_ctl command line that starts a segment instance the way gpstart does.
+# pg_ctl command lines exactly as gpstart builds them (gppylib/commands/gp.py): SegmentStart
+# passes only "-p PORT" (PgCtlBackendOptions; no gp_role, which would break utility-mode
+# connections), MasterStart and GpStandbyStart add "-E" (set_master: dispatcher mode with the FTS
+# prober, distributed-transaction recovery and the deadlock detector), and GpStandbyStart does
+# not wait (wait=False). gpstart also sets GPSESSID/GPERA in the environment, which only its own
+# orphan detection reads; postgres ignores them.
 gpk_segment_start_cmd() {
   local dir="$1" port="$2"
-  printf 'pg_ctl -D %q -l %q -w -t 600 -o %q start' "$dir" "$dir/pg_log/startup.log" "-p ${port} -c gp_role=execute"
+  printf 'pg_ctl -D %q -l %q -w -t 600 -o %q start' "$dir" "$dir/pg_log/startup.log" "-p ${port}"
 }
 
 gpk_start_local_segment() {
@@ -502,10 +537,10 @@ gpk_start_local_segment() {
 }
 
 gpk_start_local_standby() {
-  log_info "starting standby master postmaster on ${GPK_MASTER_DIR}"
+  log_info "starting standby master postmaster on ${GPK_MASTER_DIR} as gpstart does (-E, no wait)"
   mkdir -p "$GPK_MASTER_DIR/pg_log"
-  pg_ctl -D "$GPK_MASTER_DIR" -l "$GPK_MASTER_DIR/pg_log/startup.log" -w -t 600 \
-    -o "-p ${GP_MASTER_PORT} -c gp_role=dispatch" start
+  pg_ctl -D "$GPK_MASTER_DIR" -l "$GPK_MASTER_DIR/pg_log/startup.log" -t 600 \
+    -o "-p ${GP_MASTER_PORT} -E" start
 }
 
 # Stops one postgres instance: fast, and immediate only when fast did not finish in time.

@@ -18,6 +18,7 @@ gpk_gpinitsystem_args() {
 # "gpinitsystem-done" after, so a crash in between is detected on the next start instead of
 # being silently initialised over.
 master_first_init() {
+  master_check_host_names
   local hosts=()
   mapfile -t hosts < <(gpk_all_pods)
   log_info "first start of the acting master: waiting up to ${GP_HOST_WAIT_SECONDS}s for ${#hosts[@]} hosts: ${hosts[*]}"
@@ -26,6 +27,7 @@ master_first_init() {
   fi
   master_refuse_existing_data
   mkdir -p "$GPK_STATE_DIR"
+  gpk_render_topology >"$GPK_TOPOLOGY_FILE"
   gpk_render_gpinitsystem_input >"$GPK_INIT_INPUT_FILE"
   log_info "gpinitsystem input written to ${GPK_INIT_INPUT_FILE}:"
   sed 's/^/    /' "$GPK_INIT_INPUT_FILE" >&2
@@ -39,6 +41,65 @@ master_first_init() {
   fi
   gpk_write_init_state gpinitsystem-done
   log_info "gpinitsystem finished"
+}
+
+# Greenplum copies segment host names into MAXHOSTNAMELEN (64-byte) buffers and rejects longer
+# ones when it reads gp_segment_configuration (cdbutil.c getCdbComponentInfo, "Invalid length
+# of hostname"), so a name over 63 characters would leave a cluster that cannot dispatch.
+master_check_host_names() {
+  local pod fqdn long=()
+  while read -r pod; do
+    fqdn="$(gpk_fqdn "$pod")"
+    if ((${#fqdn} > 63)); then long+=("${fqdn} (${#fqdn})"); fi
+  done < <(gpk_all_pods)
+  ((${#long[@]} == 0)) && return 0
+  die "host names longer than 63 characters: ${long[*]}. Greenplum keeps segment host names in 64-byte buffers (MAXHOSTNAMELEN), so gp_segment_configuration would break; not running gpinitsystem. Shorten greenplum-k8s:greenplum.namespace (now '${GP_NAMESPACE}') or greenplum-k8s:target.clusterDomain (now '${GP_CLUSTER_DOMAIN}'), run pulumi up and delete pod master-0"
+}
+
+# The topology gpinitsystem built, as recorded in the state directory.
+gpk_render_topology() {
+  printf 'primarySegmentCount=%s\nmirrors=%s\nstandby=%s\n' "$GP_PRIMARY_SEGMENT_COUNT" "$GP_MIRRORS" "$GP_STANDBY"
+}
+
+# Refuses (returns 1 with the differences logged) when the pod spec asks for another topology
+# than the one initialised: Greenplum cannot grow, shrink or gain mirrors or a standby by a
+# restart, and the StatefulSets would delete or orphan segment volumes. A cluster recorded
+# before this check existed gets its current topology recorded.
+master_check_topology() {
+  local key recorded want diffs=() config
+  if [[ ! -f "$GPK_TOPOLOGY_FILE" ]]; then
+    mkdir -p "$GPK_STATE_DIR"
+    gpk_render_topology >"$GPK_TOPOLOGY_FILE"
+    log_info "recorded the cluster topology in ${GPK_TOPOLOGY_FILE}: $(tr '\n' ' ' <"$GPK_TOPOLOGY_FILE")"
+    return 0
+  fi
+  for key in primarySegmentCount mirrors standby; do
+    recorded="$(sed -n "s/^${key}=//p" "$GPK_TOPOLOGY_FILE" | head -n 1)"
+    want="$(gpk_render_topology | sed -n "s/^${key}=//p")"
+    case "$key" in
+    primarySegmentCount) config="greenplum-k8s:greenplum.segments.primarySegmentCount" ;;
+    mirrors) config="greenplum-k8s:greenplum.segments.mirrors" ;;
+    standby) config="greenplum-k8s:greenplum.masterAndStandby.standby" ;;
+    esac
+    if [[ "$recorded" != "$want" ]]; then diffs+=("${config}: initialised with ${recorded}, the pod spec now says ${want}"); fi
+  done
+  ((${#diffs[@]} == 0)) && return 0
+  GPK_TOPOLOGY_DIFFS=("${diffs[@]}")
+  return 1
+}
+
+master_topology_report() {
+  local d
+  log_error "=================================================================="
+  log_error "TOPOLOGY CHANGED after init; not starting Greenplum:"
+  for d in "${GPK_TOPOLOGY_DIFFS[@]}"; do log_error "  ${d}"; done
+  log_error "Greenplum does not change its segments, mirrors or standby on a restart (that takes"
+  log_error "gpexpand, gpaddmirrors or gpinitstandby), and changed StatefulSets delete or orphan"
+  log_error "segment volumes. To go back: set the values above to what the cluster was initialised"
+  log_error "with (true/false = yes/no) in the stack config, run pulumi up, then"
+  log_error "  kubectl -n ${GP_NAMESPACE} delete pod $(gpk_self)"
+  log_error "Recorded in ${GPK_TOPOLOGY_FILE}."
+  log_error "=================================================================="
 }
 
 # master-0 without data while other pods hold data means the master's volume was lost or
@@ -121,6 +182,66 @@ EOF
   log_info "database ${GP_DATABASE} created"
 }
 
+# ---------------------------------------------------------------------------
+# Server settings (GUCs)
+# ---------------------------------------------------------------------------
+
+# Our own fixed settings, applied like GP_SERVER_SETTINGS (which comes after, so it wins).
+# gpinitsystem writes log_statement=all into every postgresql.conf (gpinitsystem
+# LOG_STATEMENT_TXT ... log_statement=all), which logs every statement text on the master
+# volume; ddl keeps schema changes auditable without filling the volume.
+GPK_FIXED_SETTINGS='log_statement ddl ddl'
+
+# Prints "<segment value>|<master value>" as postgresql.conf holds them (gpconfig -s NAME --file
+# prints "Master  value: X" and "Segment value: Y" when all segments agree: gpconfig
+# _print_gucs, file_segment_guc.py report_success_format), quotes removed; empty fields when a
+# value is unset or the segments disagree.
+gpk_guc_file_values() {
+  local out master seg
+  out="$(gpconfig -s "$1" --file </dev/null 2>&1)" || return 1
+  master="$(sed -n 's/^Master  *value: //p' <<<"$out" | head -n 1)"
+  seg="$(sed -n 's/^Segment *value: //p' <<<"$out" | head -n 1)"
+  printf '%s|%s\n' "${seg//\'/}" "${master//\'/}"
+}
+
+# For each "<guc> <segment value> <master value>" line of GPK_FIXED_SETTINGS and
+# GP_SERVER_SETTINGS whose configured value differs: gpconfig -c NAME -v SEG -m MASTER. gpconfig
+# only edits postgresql.conf (gpconfig do_change) and exits 0 even when a host failed ("finished
+# with errors"), so its output is checked, changed settings are reloaded with gpstop -a -u, and
+# settings that only a restart applies (pg_settings.context = postmaster) are named in the log.
+master_apply_server_settings() {
+  local line name seg master extra current out context reload=0 restart=()
+  while IFS= read -r line; do
+    line="${line%$'\r'}"
+    [[ -n "${line//[[:space:]]/}" ]] || continue
+    read -r name seg master extra <<<"$line"
+    if ! [[ "$name" =~ ^[a-z_][a-z0-9_.]*$ ]] || [[ -z "$master" || -n "$extra" ]]; then
+      log_error "GP_SERVER_SETTINGS line '${line}' is not '<guc-name> <segment value> <master value>'; skipped"
+      continue
+    fi
+    if ! current="$(gpk_guc_file_values "$name")"; then
+      log_error "gpconfig -s ${name} --file failed; ${name} not changed"
+      continue
+    fi
+    [[ "$current" == "${seg}|${master}" ]] && continue
+    log_info "setting ${name}: segments ${seg}, master ${master} (configured: segments '${current%%|*}', master '${current#*|}'): gpconfig -c ${name} -v ${seg} -m ${master}"
+    if ! out="$(gpconfig -c "$name" -v "$seg" -m "$master" </dev/null 2>&1)" || [[ "$out" == *"finished with errors"* ]]; then
+      log_error "gpconfig -c ${name} failed: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+      continue
+    fi
+    context="$(gpk_psql <<<"-- gpk:guc-context
+SELECT context FROM pg_settings WHERE name = '${name}';" 2>/dev/null)" || context=""
+    if [[ "$context" == postmaster ]]; then restart+=("$name"); else reload=1; fi
+  done < <(printf '%s\n%s\n' "$GPK_FIXED_SETTINGS" "${GP_SERVER_SETTINGS:-}")
+  if ((reload == 1)); then
+    log_info "reloading the configuration of every instance: gpstop -a -u"
+    gpstop -a -u </dev/null >/dev/null 2>&1 || log_error "gpstop -a -u failed; the changed settings apply after the next restart"
+  fi
+  if ((${#restart[@]} > 0)); then
+    log_warn "RESTART NEEDED: ${restart[*]} only take effect when the cluster restarts (context postmaster); in a maintenance window: kubectl -n ${GP_NAMESPACE} exec $(gpk_self) -- bash -lc 'gpstop -a -r -M fast'"
+  fi
+}
+
 # Steps after gpinitsystem. Each is idempotent so an interrupted run resumes here.
 # The password is set before pg_hba opens md5 access to clients (gpinitsystem leaves a
 # well-known default password).
@@ -130,6 +251,7 @@ master_post_init() {
   master_set_password
   gpk_apply_master_hba || die "reloading the master after writing pg_hba.conf failed"
   master_create_database
+  master_apply_server_settings
   gpk_write_init_state "done"
   log_info "cluster initialisation complete"
 }
@@ -170,7 +292,38 @@ master_peer_is_active() {
   gpk_ssh "$fqdn" "source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1; pg_ctl status -D $(printf '%q' "$GPK_MASTER_DIR") >/dev/null 2>&1 && test ! -f $(printf '%q' "$GPK_MASTER_DIR/recovery.conf")" </dev/null >/dev/null 2>&1
 }
 
+# Prints the first segment pod whose fence token names another master pod (gp-failover
+# promote writes the new acting master onto every pod). Unreachable pods are skipped.
+gpk_segment_fence() {
+  local pod token self
+  self="$(gpk_self)"
+  while read -r pod; do
+    token="$(gpk_ssh "$(gpk_fqdn "$pod")" "cat $(printf '%q' "$GPK_ACTING_TOKEN") 2>/dev/null || true" </dev/null 2>/dev/null)" || continue
+    token="${token//[[:space:]]/}"
+    if [[ -n "$token" && "$token" != "$self" ]]; then
+      printf '%s names %s\n' "$pod" "$token"
+      return 0
+    fi
+  done < <(gpk_primary_pods; gpk_mirror_pods)
+  return 1
+}
+
+# The segments belong to another master (a promote, possibly --force during a partition):
+# fence this data directory and stop only this master's postmaster (pg_ctl, never gpstop,
+# which would stop the segments the new master uses).
+master_stand_down() {
+  local why="$1"
+  log_error "fence token found: ${why}. Another master pod was promoted; this one stands down"
+  date -u +%Y-%m-%dT%H:%M:%SZ >"$GPK_FENCE_FILE"
+  gpk_stop_instance "$GPK_MASTER_DIR" || log_error "could not stop the master postmaster on ${GPK_MASTER_DIR}"
+}
+
 master_start_existing() {
+  local fence
+  if fence="$(gpk_segment_fence)"; then
+    master_stand_down "$fence"
+    return 2
+  fi
   if master_peer_is_active; then
     log_error "the peer master $(gpk_peer_master "$(gpk_self)") is running as a master; refusing to start this one as master too"
     return 2
@@ -184,15 +337,43 @@ master_start_existing() {
       log_warn "not every host answers after ${GP_RESTART_HOST_WAIT_SECONDS}s; starting anyway (the supervisor recovers the rest)"
     fi
     local rc=0
-    log_info "running: gpstart -a"
-    gpstart -a || rc=$?
-    if ((rc != 0)); then log_warn "gpstart -a exited ${rc}"; fi
+    master_gpstart_args
+    log_info "running: gpstart ${GPK_GPSTART_ARGS[*]}"
+    gpstart "${GPK_GPSTART_ARGS[@]}" || rc=$?
+    if ((rc != 0)); then log_warn "gpstart ${GPK_GPSTART_ARGS[*]} exited ${rc}"; fi
   fi
-  if ! gpk_master_sql_ok; then
-    log_error "the master does not answer SQL after start"
-    return 1
+  if gpk_master_sql_ok; then
+    log_info "master answers SQL"
+    return 0
   fi
-  log_info "master answers SQL"
+  if gpk_postmaster_running "$GPK_MASTER_DIR"; then
+    # Crash recovery of a big WAL backlog can take long: never kill a running postmaster.
+    log_warn "the master postmaster runs but does not answer SQL yet ($(gpk_master_ping_state)); supervising until it does"
+    return 0
+  fi
+  log_error "no master postmaster runs after gpstart (pg_ctl status)"
+  return 1
+}
+
+# gpstart -a checks whether the standby was activated by reading pg_controldata on the standby
+# host; when that host cannot be reached it refuses in non-interactive mode and stops the
+# master again (gpstart check_standby: "Non interactive mode detected. Not starting the
+# cluster"). A lost or pending standby pod must not keep the master down, so then the standby
+# is neither checked (-S) nor started (-y); the supervisor brings it back with gpinitstandby -n.
+# Skipping the check is safe here because a master only gets this far when the ConfigMap names
+# it, its data is not fenced and no segment carries another master's fence token.
+master_gpstart_args() {
+  GPK_GPSTART_ARGS=(-a)
+  [[ "$GP_STANDBY" == true ]] || return 0
+  local peer fqdn
+  peer="$(gpk_peer_master "$(gpk_self)")"
+  fqdn="$(gpk_fqdn "$peer")"
+  if gpk_host_answers "$fqdn" &&
+    gpk_ssh "$fqdn" "test -f $(printf '%q' "$GPK_MASTER_DIR/PG_VERSION") && test -f $(printf '%q' "$GPK_MASTER_DIR/recovery.conf")" </dev/null >/dev/null 2>&1; then
+    return 0
+  fi
+  log_warn "the standby master ${peer} does not answer or holds no standby data: starting without it (gpstart -y -S); the supervisor re-creates it when it is back"
+  GPK_GPSTART_ARGS+=(-y -S)
 }
 
 # ---------------------------------------------------------------------------
@@ -200,17 +381,20 @@ master_start_existing() {
 # ---------------------------------------------------------------------------
 
 # Starts primaries that the catalog says are up but whose postmaster does not answer, when
-# no mirror can take over (unmirrored, or its mirror is down): pg_ctl on the segment via ssh.
+# no mirror can take over: pg_ctl on the segment via ssh, as gpstart would. FTS promotes a mirror
+# only when the pair is in sync; a dead primary whose mirror is not in sync is a "double fault"
+# that FTS only logs, leaving the primary marked up (ftsprobe.c processResponse, "FTS double
+# fault detected"). So: unmirrored, mirror down, or pair not in sync (mode 'n').
 sv_start_silent_primaries() {
-  local rows content host port dir mstatus rc
+  local rows content host port dir mode mstatus rc
   rows="$(gpk_psql <<<"-- gpk:up-primaries
-SELECT p.content, p.hostname, p.port, p.datadir, COALESCE(m.status, '-')
+SELECT p.content, p.hostname, p.port, p.datadir, p.mode, COALESCE(m.status, '-')
 FROM gp_segment_configuration p
 LEFT JOIN gp_segment_configuration m ON m.content = p.content AND m.role = 'm'
 WHERE p.content >= 0 AND p.role = 'p' AND p.status = 'u' ORDER BY p.content;")" || return 1
-  while IFS='|' read -r content host port dir mstatus; do
+  while IFS='|' read -r content host port dir mode mstatus; do
     [[ -n "$content" ]] || continue
-    [[ "$mstatus" == - || "$mstatus" == d ]] || continue
+    [[ "$mstatus" == - || "$mstatus" == d || "$mode" == n ]] || continue
     rc=0
     pg_isready -q -h "$host" -p "$port" -t 3 >/dev/null 2>&1 || rc=$?
     ((rc == 2 || rc == 3)) || continue
@@ -218,7 +402,7 @@ WHERE p.content >= 0 AND p.role = 'p' AND p.status = 'u' ORDER BY p.content;")" 
       log_warn "primary content ${content} (${host}:${port}) does not answer and its host is unreachable; waiting"
       continue
     fi
-    log_info "primary content ${content} (${host}:${port}) does not answer and has no usable mirror: starting it with pg_ctl over ssh"
+    log_info "primary content ${content} (${host}:${port}) does not answer and no mirror can take over (mirror status ${mstatus}, mode ${mode}): starting it with pg_ctl over ssh"
     if ! gpk_ssh "$host" "source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1; mkdir -p $(printf '%q' "$dir/pg_log"); $(gpk_segment_start_cmd "$dir" "$port")" </dev/null; then
       log_error "starting primary content ${content} on ${host} failed; will retry next interval"
     fi
@@ -249,14 +433,18 @@ WHERE content >= 0 AND status = 'd' ORDER BY content;")" || return 1
 }
 
 # Writes the standby-sync marker onto the standby pod (evidence for gp-failover promote when
-# the master is gone).
+# the master is gone). The standby's own clock stamps it on arrival ("received"), so the
+# evidence is judged on one clock.
 sv_write_sync_marker() {
-  local fqdn="$1" state="$2" detail="$3" content
+  local fqdn="$1" state="$2" detail="$3" content dir tmp marker
   content="state=${state}
-at=$(date +%s)
 master=$(gpk_self)
 ${detail}"
-  gpk_ssh "$fqdn" "mkdir -p $(printf '%q' "$GPK_STATE_DIR") && cat > $(printf '%q' "$GPK_SYNC_MARKER.tmp") && mv $(printf '%q' "$GPK_SYNC_MARKER.tmp") $(printf '%q' "$GPK_SYNC_MARKER")" <<<"$content" >/dev/null 2>&1 ||
+  dir="$(printf '%q' "$GPK_STATE_DIR")"
+  tmp="$(printf '%q' "$GPK_SYNC_MARKER.tmp")"
+  marker="$(printf '%q' "$GPK_SYNC_MARKER")"
+  # shellcheck disable=SC2016 # $(date) runs on the standby
+  gpk_ssh "$fqdn" "mkdir -p ${dir} && { cat; echo \"received=\$(date +%s)\"; } > ${tmp} && mv ${tmp} ${marker}" <<<"$content" >/dev/null 2>&1 ||
     log_warn "could not write the standby-sync marker on ${fqdn}"
 }
 
@@ -281,6 +469,11 @@ SELECT hostname FROM gp_segment_configuration WHERE content = -1 AND role = 'm';
   fqdn="$registered"
   row="$(gpk_replication_row)" || return 1
   IFS='|' read -r state sent flush replay <<<"$row"
+  if [[ "$state" == streaming ]] && [[ -f "$GPK_TOPOLOGY_FILE" ]]; then
+    # A promoted standby must know the topology too.
+    gpk_ssh "$fqdn" "test -f $(printf '%q' "$GPK_TOPOLOGY_FILE") || { mkdir -p $(printf '%q' "$GPK_STATE_DIR") && cat > $(printf '%q' "$GPK_TOPOLOGY_FILE"); }" <"$GPK_TOPOLOGY_FILE" >/dev/null 2>&1 ||
+      log_warn "could not copy the topology record to ${fqdn}"
+  fi
   if [[ "$state" == streaming && -n "$sent" && "$sent" == "$flush" ]]; then
     sv_write_sync_marker "$fqdn" in-sync "sent=${sent}
 flush=${flush}
@@ -305,7 +498,7 @@ replay=${replay}"
 }
 
 # One supervision pass. Returns 3 when the master itself is down (the caller restarts the
-# container so the restart path runs), 0 otherwise.
+# container so the restart path runs), 4 when it stood down for another master, 0 otherwise.
 master_supervise_once() {
   GPK_LOOP=$((${GPK_LOOP:-0} + 1))
   if [[ -e "$GP_RUN_DIR/stopping" ]]; then
@@ -313,14 +506,20 @@ master_supervise_once() {
     return 0
   fi
   if ! gpk_master_sql_ok; then
-    local rc=0
-    pg_isready -q -p "$GP_MASTER_PORT" -t 3 >/dev/null 2>&1 || rc=$?
-    if ((rc == 1)); then
-      log_warn "master is up but rejecting connections (starting or recovering); waiting"
+    # Only a postmaster that is gone may lead to a restart: one that runs but does not answer
+    # SQL (too many clients, crash recovery, a checkpoint stall) is left alone. pg_ctl status
+    # reads postmaster.pid and checks that the process is alive (pg_ctl.c do_status).
+    if gpk_postmaster_running "$GPK_MASTER_DIR"; then
+      log_warn "the master postmaster runs but SQL does not answer ($(gpk_master_ping_state)); not touching it, supervision skipped this pass"
       return 0
     fi
-    log_error "the master postmaster does not answer"
+    log_error "no master postmaster runs on ${GPK_MASTER_DIR} (pg_ctl status)"
     return 3
+  fi
+  local fence
+  if fence="$(gpk_segment_fence)"; then
+    master_stand_down "$fence"
+    return 4
   fi
   gpk_apply_master_hba || log_error "could not apply pg_hba.conf"
   sv_start_silent_primaries || log_error "could not check primaries"

@@ -21,8 +21,8 @@ HEAP_CHECKSUM=on
 HBA_HOSTNAMES=1
 QD_PRIMARY_ARRAY=master-0.$FQ~master-0.$FQ~5432~$R/data-1~1~-1
 declare -a PRIMARY_ARRAY=(
-segment-a-0.$FQ~segment-a-0.$FQ~40000~$R/data~2~0
-segment-a-1.$FQ~segment-a-1.$FQ~40000~$R/data~3~1
+segment-a-0.$FQ~segment-a-0.$FQ~6000~$R/data~2~0
+segment-a-1.$FQ~segment-a-1.$FQ~6000~$R/data~3~1
 )
 EOF
   expect_file "$R/data-1/pg_hba.conf" <<EOF
@@ -46,8 +46,8 @@ EOF
   local hash
   hash="$(printf '%s' "s3cr'etgpadmin" | md5sum | awk '{print $1}')"
   grep -qF "ALTER ROLE gpadmin WITH PASSWORD 'md5${hash}';" "$STUB_LOG.sql"
-  ! grep -qF "s3cr'et" "$STUB_LOG.sql"
-  ! grep -qF "s3cr'et" "$STUB_LOG"
+  # (`! cmd` never fails a bats test, so the absence checks are explicit)
+  if grep -qF "s3cr'et" "$STUB_LOG.sql" "$STUB_LOG"; then false; fi
   grep -qF "\\set db 'analytics'" "$STUB_LOG.sql"
   # Hosts were checked for DNS and ssh before gpinitsystem.
   expect_before "getent hosts segment-a-1.$FQ" "gpinitsystem"
@@ -70,12 +70,12 @@ HEAP_CHECKSUM=on
 HBA_HOSTNAMES=1
 QD_PRIMARY_ARRAY=master-0.$FQ~master-0.$FQ~5432~$R/data-1~1~-1
 declare -a PRIMARY_ARRAY=(
-segment-a-0.$FQ~segment-a-0.$FQ~40000~$R/data~2~0
-segment-a-1.$FQ~segment-a-1.$FQ~40000~$R/data~3~1
+segment-a-0.$FQ~segment-a-0.$FQ~6000~$R/data~2~0
+segment-a-1.$FQ~segment-a-1.$FQ~6000~$R/data~3~1
 )
 declare -a MIRROR_ARRAY=(
-segment-b-0.$FQ~segment-b-0.$FQ~50000~$R/mirror/data~4~0
-segment-b-1.$FQ~segment-b-1.$FQ~50000~$R/mirror/data~5~1
+segment-b-0.$FQ~segment-b-0.$FQ~7000~$R/mirror/data~4~0
+segment-b-1.$FQ~segment-b-1.$FQ~7000~$R/mirror/data~5~1
 )
 EOF
   expect_file "$R/data-1/pg_hba.conf" <<EOF
@@ -242,7 +242,7 @@ EOF
   make_master_data standby
   run_script entrypoint.sh
   expect_status 0
-  expect_call "pg_ctl -D $GP_DATA_ROOT/data-1 -l $GP_DATA_ROOT/data-1/pg_log/startup.log -w -t 600 -o -p 5432 -c gp_role=dispatch start"
+  expect_call "pg_ctl -D $GP_DATA_ROOT/data-1 -l $GP_DATA_ROOT/data-1/pg_log/startup.log -t 600 -o -p 5432 -E start"
   expect_no_call gpstart
 }
 
@@ -271,7 +271,7 @@ EOF
   export GP_MIRRORS=true
   make_master_data
   set_init_state done
-  psql_answer down-segments "0|m|segment-b-0.$FQ|50000"
+  psql_answer down-segments "0|m|segment-b-0.$FQ|7000"
   run_script entrypoint.sh
   expect_status 0
   expect_call "gprecoverseg -a"
@@ -282,7 +282,7 @@ EOF
   export GP_MIRRORS=true STUB_SSH_DOWN=segment-b-0
   make_master_data
   set_init_state done
-  psql_answer down-segments "0|m|segment-b-0.$FQ|50000"
+  psql_answer down-segments "0|m|segment-b-0.$FQ|7000"
   run_script entrypoint.sh
   expect_status 0
   expect_no_call gprecoverseg
@@ -292,19 +292,40 @@ EOF
 @test "supervision starts an unmirrored primary that does not answer, with pg_ctl over ssh" {
   make_master_data
   set_init_state done
-  psql_answer up-primaries "1|segment-a-1.$FQ|40000|/greenplum/data|-"
+  psql_answer up-primaries "1|segment-a-1.$FQ|6000|/greenplum/data|n|-"
   export STUB_PG_ISREADY_RC=2
   run_script entrypoint.sh
   expect_status 0
-  expect_output_has "primary content 1 (segment-a-1.$FQ:40000) does not answer"
-  grep -F "ssh -o BatchMode=yes -o ConnectTimeout=5 segment-a-1.$FQ " "$STUB_LOG" | grep -qF 'pg_ctl -D /greenplum/data -l /greenplum/data/pg_log/startup.log -w -t 600 -o -p\ 40000\ -c\ gp_role=execute start'
+  expect_output_has "primary content 1 (segment-a-1.$FQ:6000) does not answer"
+  grep -F "ssh -o BatchMode=yes -o ConnectTimeout=5 segment-a-1.$FQ " "$STUB_LOG" | grep -qF 'pg_ctl -D /greenplum/data -l /greenplum/data/pg_log/startup.log -w -t 600 -o -p\ 6000 start'
 }
 
 @test "supervision leaves a primary alone when its mirror is up (FTS decides)" {
   export GP_MIRRORS=true STUB_PG_ISREADY_RC=2
   make_master_data
   set_init_state done
-  psql_answer up-primaries "1|segment-a-1.$FQ|40000|/greenplum/data|u"
+  psql_answer up-primaries "1|segment-a-1.$FQ|6000|/greenplum/data|s|u"
+  run_script entrypoint.sh
+  expect_status 0
+  if grep -q "^ssh .*pg_ctl -D" "$STUB_LOG"; then false; fi
+}
+
+@test "double fault: a dead primary whose mirror is up but not in sync is started again" {
+  export GP_MIRRORS=true STUB_PG_ISREADY_RC=2
+  make_master_data
+  set_init_state done
+  psql_answer up-primaries "1|segment-a-1.$FQ|6000|/greenplum/data|n|u"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "no mirror can take over (mirror status u, mode n)"
+  grep -F "ssh -o BatchMode=yes -o ConnectTimeout=5 segment-a-1.$FQ " "$STUB_LOG" | grep -qF 'pg_ctl -D /greenplum/data -l /greenplum/data/pg_log/startup.log -w -t 600 -o -p\ 6000 start'
+}
+
+@test "a primary in crash recovery (pg_isready 1) is never started over" {
+  export STUB_PG_ISREADY_RC=1
+  make_master_data
+  set_init_state done
+  psql_answer up-primaries "1|segment-a-1.$FQ|6000|/greenplum/data|n|-"
   run_script entrypoint.sh
   expect_status 0
   if grep -q "^ssh .*pg_ctl -D" "$STUB_LOG"; then false; fi
@@ -333,15 +354,62 @@ EOF
   grep -qx 'state=in-sync' "$STUB_SSH_STDIN_DIR/master-1"
   grep -qx 'master=master-0' "$STUB_SSH_STDIN_DIR/master-1"
   grep -qx 'sent=0/5000060' "$STUB_SSH_STDIN_DIR/master-1"
+  # stamped by the standby's clock on arrival, not the master's
+  if grep -q '^at=' "$STUB_SSH_STDIN_DIR/master-1"; then false; fi
+  grep -F "ssh -o BatchMode=yes -o ConnectTimeout=5 master-1.$FQ mkdir -p" "$STUB_LOG" | grep -qF 'echo "received=$(date +%s)"'
 }
 
-@test "supervision exits non-zero when the master itself is down" {
+@test "a running master that does not answer SQL (too many clients) is left alone, not restarted" {
   make_master_data running
   set_init_state done
-  export STUB_PSQL_DOWN=1 STUB_PG_ISREADY_RC=2
+  export STUB_PSQL_DOWN=1 STUB_PG_ISREADY_RC=0
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "the master postmaster runs but does not answer SQL yet (pg_isready 0: accepting connections, e.g. too many clients); supervising until it does"
+  expect_output_has "the master postmaster runs but SQL does not answer (pg_isready 0"
+  expect_no_call gpstart
+  if grep -q '^pg_ctl .* stop' "$STUB_LOG"; then false; fi
+}
+
+@test "a master in crash recovery after gpstart is supervised, not killed" {
+  make_master_data
+  set_init_state done
+  export STUB_PSQL_DOWN=1 STUB_PG_ISREADY_RC=1
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpstart -a"
+  expect_output_has "does not answer SQL yet (pg_isready 1: starting up, in crash recovery or shutting down)"
+}
+
+@test "the pod restarts only when no master postmaster runs after gpstart" {
+  make_master_data
+  set_init_state done
+  export STUB_PSQL_DOWN=1 STUB_PG_ISREADY_RC=2 STUB_GPSTART_RC=1
   run_script entrypoint.sh
   expect_status 1
-  expect_output_has "the master does not answer SQL after start"
+  expect_output_has "no master postmaster runs after gpstart (pg_ctl status)" "could not start the cluster"
+}
+
+@test "restart with the standby pod answering: plain gpstart -a (it checks and starts the standby)" {
+  export GP_STANDBY=true
+  make_master_data
+  set_init_state done
+  psql_answer standby-host "master-1.$FQ"
+  psql_answer replication "streaming|0/5000060|0/5000060|0/5000060"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpstart -a"
+}
+
+@test "restart with the standby pod gone: gpstart -a -y -S, so a lost standby cannot keep the master down" {
+  export GP_STANDBY=true STUB_SSH_DOWN=master-1
+  make_master_data
+  set_init_state done
+  psql_answer standby-host "master-1.$FQ"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpstart -a -y -S"
+  expect_output_has "the standby master master-1 does not answer or holds no standby data: starting without it (gpstart -y -S)"
 }
 
 @test "unmirrored segment with data starts its own postgres" {
@@ -350,7 +418,7 @@ EOF
   echo 9.4 >"$GP_DATA_ROOT/data/PG_VERSION"
   run_script entrypoint.sh
   expect_status 0
-  expect_call "pg_ctl -D $GP_DATA_ROOT/data -l $GP_DATA_ROOT/data/pg_log/startup.log -w -t 600 -o -p 40000 -c gp_role=execute start"
+  expect_call "pg_ctl -D $GP_DATA_ROOT/data -l $GP_DATA_ROOT/data/pg_log/startup.log -w -t 600 -o -p 6000 start"
   expect_no_call gpinitsystem
 }
 
@@ -408,4 +476,160 @@ EOF
   [[ ! -f "$GP_DATA_ROOT/data/postmaster.pid" ]]
   grep -q 'SIGTERM received' "$BATS_TEST_TMPDIR/out"
   grep -qxF "pg_ctl -D $GP_DATA_ROOT/data -m fast -w -t 2 stop" "$STUB_LOG"
+}
+
+@test "the open-files soft limit is raised to the hard limit and both are logged" {
+  export GP_SET=segment-a STUB_HOSTNAME=segment-a-0
+  local hard
+  hard="$(ulimit -Hn)"
+  run bash -c "ulimit -Sn 256; exec bash '$SCRIPTS/entrypoint.sh'"
+  expect_status 0
+  expect_output_has "open files limit: soft 256 -> ${hard}, hard ${hard}"
+}
+
+@test "a master whose segments carry another master's fence token stands down instead of starting" {
+  export GP_STANDBY=true GP_MIRRORS=true STUB_SSH_TOKEN_ON="segment-b-1:master-1"
+  make_master_data running
+  set_init_state done
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "fence token found: segment-b-1 names master-1"
+  expect_call "pg_ctl -D $GP_DATA_ROOT/data-1 -m fast -w -t 2 stop"
+  [[ -f "$GP_DATA_ROOT/data-1/greenplum-k8s-fenced" ]]
+  expect_no_call gpstart
+  expect_no_call gpstop
+  expect_no_call gprecoverseg
+}
+
+@test "a fence token naming this master itself changes nothing" {
+  export GP_STANDBY=true STUB_SSH_TOKEN_ON="segment-a-0:master-0 segment-a-1:master-0"
+  make_master_data
+  set_init_state done
+  psql_answer standby-host "master-1.$FQ"
+  psql_answer replication "streaming|0/1|0/1|0/1"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpstart -a"
+  [[ ! -e "$GP_DATA_ROOT/data-1/greenplum-k8s-fenced" ]]
+}
+
+@test "the standby records on its own clock when its wal receiver was seen connected" {
+  export GP_STANDBY=true STUB_HOSTNAME=master-1
+  make_master_data standby running
+  export GPK_PROC_DIR="$BATS_TEST_TMPDIR/proc"
+  mkdir -p "$GPK_PROC_DIR/200"
+  run_script entrypoint.sh
+  expect_status 0
+  [[ ! -e "$GP_DATA_ROOT/greenplum-k8s/standby-walreceiver" ]]
+  printf 'postgres:  5432, wal receiver process   streaming 0/3000000\0' >"$GPK_PROC_DIR/200/cmdline"
+  local before
+  before="$(date +%s)"
+  run_script entrypoint.sh
+  expect_status 0
+  local seen
+  seen="$(sed -n 's/^connected=//p' "$GP_DATA_ROOT/greenplum-k8s/standby-walreceiver")"
+  ((seen >= before && seen <= $(date +%s)))
+}
+
+# --- server settings ---------------------------------------------------------------------
+
+# gpconfig_file NAME SEG MASTER: what "gpconfig -s NAME --file" prints for consistent values.
+gpconfig_file() {
+  export STUB_GPCONFIG_DIR="$BATS_TEST_TMPDIR/gpconfig"
+  mkdir -p "$STUB_GPCONFIG_DIR"
+  printf 'Values on all segments are consistent\nGUC          : %s\nMaster  value: %s\nSegment value: %s\n' "$1" "$3" "$2" >"$STUB_GPCONFIG_DIR/$1"
+}
+
+@test "server settings: each differing line runs gpconfig -c NAME -v SEG -m MASTER, then one reload" {
+  make_master_data
+  set_init_state done
+  export GP_SERVER_SETTINGS=$'gp_vmem_protect_limit 6144 6144\nstatement_mem 125MB 250MB\n\nmax_connections 750 250'
+  gpconfig_file gp_vmem_protect_limit 6144 6144
+  gpconfig_file statement_mem 128MB 128MB
+  gpconfig_file log_statement "'ddl'" "'ddl'"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpconfig -c statement_mem -v 125MB -m 250MB"
+  expect_call "gpconfig -c max_connections -v 750 -m 250"
+  if grep -q "^gpconfig -c gp_vmem_protect_limit" "$STUB_LOG"; then false; fi
+  if grep -q "^gpconfig -c log_statement" "$STUB_LOG"; then false; fi
+  expect_call "gpstop -a -u"
+  expect_output_has "setting statement_mem: segments 125MB, master 250MB (configured: segments '128MB', master '128MB')"
+}
+
+@test "server settings: our log_statement replaces gpinitsystem's all; a postmaster setting says a restart is needed" {
+  make_master_data
+  set_init_state done
+  export GP_SERVER_SETTINGS='max_connections 750 250'
+  gpconfig_file log_statement all all
+  psql_answer guc-context postmaster
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpconfig -c log_statement -v ddl -m ddl"
+  expect_before "gpconfig -c log_statement" "gpconfig -c max_connections"
+  expect_output_has "RESTART NEEDED: log_statement max_connections only take effect when the cluster restarts"
+}
+
+@test "server settings: a malformed line is reported and skipped; a gpconfig that finished with errors is reported" {
+  make_master_data
+  set_init_state done
+  export GP_SERVER_SETTINGS=$'work_mem 64MB\nBad-Name 1 1\nwork_mem 64MB 64MB extra'
+  export STUB_GPCONFIG_OUT="[ERROR]:-finished with errors, parameter string '-c log_statement -v ddl -m ddl'"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "GP_SERVER_SETTINGS line 'work_mem 64MB' is not '<guc-name> <segment value> <master value>'; skipped"
+  expect_output_has "GP_SERVER_SETTINGS line 'Bad-Name 1 1' is not"
+  expect_output_has "GP_SERVER_SETTINGS line 'work_mem 64MB 64MB extra' is not"
+  expect_output_has "gpconfig -c log_statement failed"
+  expect_no_call "gpstop"
+}
+
+@test "server settings are applied at first init too" {
+  export GP_SERVER_SETTINGS='gp_vmem_protect_limit 6144 6144'
+  run_script entrypoint.sh
+  expect_status 0
+  expect_before "psql-query create-database" "gpconfig -c gp_vmem_protect_limit -v 6144 -m 6144"
+}
+
+# --- topology and host names -------------------------------------------------------------
+
+@test "first init records the topology; a restart with another topology refuses, naming the keys" {
+  export GP_MIRRORS=true GP_STANDBY=true
+  psql_answer standby-host "master-1.$FQ"
+  psql_answer replication "streaming|0/1|0/1|0/1"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_file "$GP_DATA_ROOT/greenplum-k8s/topology" <<EOF
+primarySegmentCount=2
+mirrors=true
+standby=true
+EOF
+  : >"$STUB_LOG"
+  export GP_PRIMARY_SEGMENT_COUNT=3 GP_MIRRORS=false
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "TOPOLOGY CHANGED after init; not starting Greenplum"
+  expect_output_has "greenplum-k8s:greenplum.segments.primarySegmentCount: initialised with 2, the pod spec now says 3"
+  expect_output_has "greenplum-k8s:greenplum.segments.mirrors: initialised with true, the pod spec now says false"
+  expect_output_lacks "masterAndStandby.standby: initialised"
+  expect_no_call gpstart
+}
+
+@test "a cluster without a topology record gets one on its next start" {
+  make_master_data
+  set_init_state done
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "gpstart -a"
+  grep -qx 'primarySegmentCount=2' "$GP_DATA_ROOT/greenplum-k8s/topology"
+}
+
+@test "host names over 63 characters are refused before gpinitsystem, naming the keys" {
+  export GP_NAMESPACE=analytics-warehouse-production GP_CLUSTER_DOMAIN=cluster.local
+  run_script entrypoint.sh
+  expect_status 1
+  expect_output_has "host names longer than 63 characters: segment-a-0.agent.analytics-warehouse-production.svc.cluster.local (66)"
+  expect_output_has "greenplum-k8s:greenplum.namespace (now 'analytics-warehouse-production')" "greenplum-k8s:target.clusterDomain (now 'cluster.local')"
+  expect_no_call gpinitsystem
+  expect_no_call getent
 }

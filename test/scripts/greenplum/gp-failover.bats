@@ -42,8 +42,8 @@ failover() {
 
 # --- promote ---------------------------------------------------------------------------
 
-@test "promote refuses when the standby is not in sync with the running master" {
-  kubectl_answer master-0 replication-status "not in sync: standby streaming but replay 0/10 behind sent 0/20 after 5 checks" 1
+@test "promote refuses when the standby is not in sync with the running master (exit 40)" {
+  kubectl_answer master-0 replication-status "not in sync: standby streaming but replay 0/10 behind sent 0/20 after 5 checks" 40
   failover --namespace gp promote
   expect_status 1
   expect_output_has "refusing to promote" "not in sync"
@@ -51,17 +51,21 @@ failover() {
   if grep -q '^kubectl .*patch' "$STUB_LOG"; then false; fi
 }
 
-@test "promote in sync: fences the old master, gpactivatestandby, then ConfigMap, then Service" {
+@test "promote in sync: fences the old master, gpactivatestandby, fence tokens on segments, then ConfigMap, then Service" {
+  export STUB_SEGMENT_PODS="segment-a-0 segment-a-1 segment-b-0 segment-b-1"
   kubectl_answer master-0 replication-status "in sync: standby streaming, sent=0/20 flush=0/20 replay=0/20" 0
   failover --namespace gp --context prod promote
   expect_status 0
   expect_output_has "sync evidence: pg_stat_replication on master-0" "promoted master-1"
   expect_call "kubectl --context prod --namespace gp exec master-0 -- bash /opt/greenplum-k8s/scripts/ctl.sh stand-down"
   expect_call "kubectl --context prod --namespace gp exec master-1 -- bash /opt/greenplum-k8s/scripts/ctl.sh activate"
+  expect_call "kubectl --context prod --namespace gp get pods -l greenplum-k8s/set in (segment-a,segment-b) -o jsonpath={.items[*].metadata.name}"
+  expect_call "kubectl --context prod --namespace gp exec segment-b-1 -- bash /opt/greenplum-k8s/scripts/ctl.sh set-acting-master master-1"
   expect_call "kubectl --context prod --namespace gp patch configmap greenplum-acting-master --type merge -p {\"data\":{\"acting-master\":\"master-1\"}}"
   expect_call "kubectl --context prod --namespace gp patch service greenplum --type merge -p {\"spec\":{\"selector\":{\"statefulset.kubernetes.io/pod-name\":\"master-1\"}}}"
   expect_before "ctl.sh stand-down" "ctl.sh activate"
-  expect_before "ctl.sh activate" "patch configmap"
+  expect_before "ctl.sh activate" "ctl.sh set-acting-master"
+  expect_before "ctl.sh set-acting-master" "patch configmap"
   expect_before "patch configmap" "patch service"
 }
 
@@ -74,40 +78,58 @@ failover() {
   grep -qF '"acting-master":"master-0"' "$STUB_LOG"
 }
 
-@test "promote with the master gone uses a fresh in-sync marker on the standby" {
+@test "promote: kubectl's own exit 1 (master pod gone) means unreachable and leads to the standby's evidence" {
   kubectl_answer master-0 replication-status "error: unable to upgrade connection: container not found" 1
-  rm "$STUB_KUBECTL_DIR/master-0.replication-status.rc"
-  echo 2 >"$STUB_KUBECTL_DIR/master-0.replication-status.rc"
-  kubectl_answer master-1 sync-marker $'state=in-sync\nage=12s (limit 300s)\nstandby confirmed in sync 12s ago' 0
+  kubectl_answer master-1 sync-evidence "in sync when last connected, 12s ago (limit 120s)" 0
   kubectl_answer master-0 stand-down "error: pod not reachable" 1
   failover promote
   expect_status 0
-  expect_output_has "checking the standby-sync marker on master-1" "sync evidence: standby-sync marker on master-1" "WARNING: could not fence master-0"
+  expect_output_has "pod master-0 cannot be reached (kubectl exec exit 1)" "checking the sync evidence on master-1 (max age 120s, standby clock)" "sync evidence: sync evidence on master-1" "WARNING: could not fence master-0"
+  expect_call "kubectl exec master-1 -- bash /opt/greenplum-k8s/scripts/ctl.sh sync-evidence 120"
   expect_before "ctl.sh activate" "patch configmap"
 }
 
-@test "promote with the master gone refuses on a stale marker unless --force" {
-  echo 2 >"$STUB_KUBECTL_DIR/master-0.replication-status.rc"
-  kubectl_answer master-1 sync-marker "marker is stale: last confirmed in sync 4000s ago (limit 300s)" 1
+@test "promote: a master that answers but whose SQL is down (41) also leads to the evidence" {
+  kubectl_answer master-0 replication-status "master master-0 does not answer SQL" 41
+  kubectl_answer master-1 sync-evidence "in sync when last connected" 0
+  failover promote
+  expect_status 0
+  expect_output_has "the master postmaster on master-0 does not answer SQL" "sync evidence: sync evidence on master-1"
+}
+
+@test "promote with the master gone refuses on stale or missing evidence, or an unreachable standby, unless --force" {
+  kubectl_answer master-0 replication-status "" 1
+  kubectl_answer master-1 sync-evidence "stale: the wal receiver was last seen connected 4000s ago (limit 120s)" 40
   failover promote
   expect_status 1
-  expect_output_has "refusing to promote: no fresh evidence" "marker is stale"
+  expect_output_has "refusing to promote: no fresh evidence" "stale"
+  kubectl_answer master-1 sync-evidence "no standby-sync marker" 42
+  failover promote
+  expect_status 1
+  expect_output_has "refusing to promote: no fresh evidence"
+  kubectl_answer master-1 sync-evidence "error: container not found" 1
+  failover promote
+  expect_status 1
+  expect_output_has "pod master-1 cannot be reached (kubectl exec exit 1)" "refusing to promote"
   if grep -q 'ctl.sh activate' "$STUB_LOG"; then false; fi
 
   : >"$STUB_LOG"
+  kubectl_answer master-1 sync-evidence "stale" 40
   failover --force promote
   expect_status 0
   expect_output_has "WARNING: --force: promoting without sync evidence"
   expect_call "kubectl exec master-1 -- bash /opt/greenplum-k8s/scripts/ctl.sh activate --force"
 }
 
-@test "promote stops before touching the ConfigMap when gpactivatestandby fails" {
+@test "an aborted promote removes the fence it set and leaves ConfigMap and Service alone" {
   kubectl_answer master-0 replication-status "in sync" 0
   kubectl_answer master-1 activate "gpactivatestandby failed" 2
   failover promote
   expect_status 1
-  expect_output_has "ConfigMap and Service are unchanged"
+  expect_output_has "ABORTED: removed the fence on master-0 again" "ConfigMap and Service are unchanged"
+  expect_before "ctl.sh activate" "exec master-0 -- bash /opt/greenplum-k8s/scripts/ctl.sh unfence"
   if grep -q '^kubectl .*patch' "$STUB_LOG"; then false; fi
+  if grep -q 'set-acting-master' "$STUB_LOG"; then false; fi
 }
 
 @test "promote refuses when the running master cannot be stopped" {
@@ -159,36 +181,70 @@ failover() {
   expect_output_has "in sync: standby streaming, sent=0/20"
 }
 
-@test "ctl replication-status: not in sync when replay lags or nothing streams" {
+@test "ctl replication-status: 40 when replay lags or nothing streams, 41 when SQL is down" {
   export GP_SYNC_CHECK_TRIES=2
   psql_answer replication "streaming|0/20|0/20|0/10"
   run_script ctl.sh replication-status
-  expect_status 1
+  expect_status 40
   expect_output_has "replay 0/10 behind sent 0/20"
   psql_answer replication ""
   run_script ctl.sh replication-status
-  expect_status 1
+  expect_status 40
   expect_output_has "no standby is streaming"
   export STUB_PSQL_DOWN=1
   run_script ctl.sh replication-status
-  expect_status 2
+  expect_status 41
 }
 
-@test "ctl sync-marker: fresh in-sync marker passes, stale or not-in-sync fails" {
+# sync_files STATE RECEIVED CONNECTED: the marker (from the master) and the standby's own sighting.
+sync_files() {
   mkdir -p "$GP_DATA_ROOT/greenplum-k8s"
-  printf 'state=in-sync\nat=%s\nmaster=master-0\n' "$(date +%s)" >"$GP_DATA_ROOT/greenplum-k8s/standby-sync"
-  run_script ctl.sh sync-marker 60
+  printf 'state=%s\nmaster=master-0\nreceived=%s\n' "$1" "$2" >"$GP_DATA_ROOT/greenplum-k8s/standby-sync"
+  printf 'connected=%s\n' "$3" >"$GP_DATA_ROOT/greenplum-k8s/standby-walreceiver"
+}
+
+@test "ctl sync-evidence: in sync, connected after the report and recently, on the standby's clock" {
+  export STUB_HOSTNAME=master-1 GP_STANDBY=true
+  local now
+  now="$(date +%s)"
+  sync_files in-sync "$((now - 40))" "$((now - 10))"
+  run_script ctl.sh sync-evidence 60
   expect_status 0
-  printf 'state=in-sync\nat=%s\n' "$(($(date +%s) - 600))" >"$GP_DATA_ROOT/greenplum-k8s/standby-sync"
-  run_script ctl.sh sync-marker 60
-  expect_status 1
-  expect_output_has "marker is stale"
-  printf 'state=not-streaming\nat=%s\n' "$(date +%s)" >"$GP_DATA_ROOT/greenplum-k8s/standby-sync"
-  run_script ctl.sh sync-marker 60
-  expect_status 1
+  expect_output_has "in sync when last connected"
+  # connected before the last in-sync report: commits after the report may be missing
+  sync_files in-sync "$((now - 10))" "$((now - 40))"
+  run_script ctl.sh sync-evidence 60
+  expect_status 40
+  expect_output_has "not seen connected after the last in-sync report"
+  # last connected too long ago
+  sync_files in-sync "$((now - 700))" "$((now - 600))"
+  run_script ctl.sh sync-evidence 60
+  expect_status 40
+  expect_output_has "stale: the wal receiver was last seen connected 60" "s ago (limit 60s)"
+  sync_files catching-up "$((now - 40))" "$((now - 10))"
+  run_script ctl.sh sync-evidence 60
+  expect_status 40
   rm "$GP_DATA_ROOT/greenplum-k8s/standby-sync"
-  run_script ctl.sh sync-marker 60
-  expect_status 2
+  run_script ctl.sh sync-evidence 60
+  expect_status 42
+  run_script ctl.sh sync-evidence soon
+  expect_status 43
+}
+
+@test "ctl unfence removes the fence; set-acting-master writes the token and rejects other names" {
+  make_master_data
+  echo fenced >"$GP_DATA_ROOT/data-1/greenplum-k8s-fenced"
+  run_script ctl.sh unfence
+  expect_status 0
+  [[ ! -e "$GP_DATA_ROOT/data-1/greenplum-k8s-fenced" ]]
+  export GP_SET=segment-a STUB_HOSTNAME=segment-a-0
+  run_script ctl.sh set-acting-master master-1
+  expect_status 0
+  [[ "$(cat "$GP_DATA_ROOT/greenplum-k8s/acting-master")" == master-1 ]]
+  run_script ctl.sh set-acting-master segment-a-0
+  expect_status 43
+  run_script ctl.sh bogus
+  expect_status 43
 }
 
 @test "ctl stand-down fences and stops; move-aside keeps the data with a timestamp" {

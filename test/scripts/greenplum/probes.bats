@@ -33,38 +33,85 @@ setup() {
   expect_output_has "not ready: acting master master-0: SQL does not answer on port 5432"
 }
 
-@test "readiness: standby master is ready when its postmaster answers (rejecting is fine)" {
-  export STUB_HOSTNAME=master-1 GP_STANDBY=true STUB_PG_ISREADY_RC=1
+# A process table with one process whose title is $1 (what ps shows for it).
+fake_process() {
+  export GPK_PROC_DIR="$BATS_TEST_TMPDIR/proc"
+  local n
+  n="$(($(find "$GPK_PROC_DIR" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) + 100))"
+  mkdir -p "$GPK_PROC_DIR/$n"
+  printf '%s\0' "$1" >"$GPK_PROC_DIR/$n/cmdline"
+}
+
+@test "readiness: standby master is ready on mirror-ready (64) with its wal receiver running" {
+  export STUB_HOSTNAME=master-1 GP_STANDBY=true STUB_PG_ISREADY_RC=64
+  make_master_data standby
+  fake_process "postgres:  5432, wal receiver process   streaming 0/C000128"
   run_script readiness.sh
   expect_status 0
-  expect_output_has "ready: standby master master-1: postmaster answers on port 5432"
+  expect_output_has "ready: standby master master-1: mirror ready on port 5432, wal receiver connected"
   expect_no_call psql
 }
 
-@test "readiness: standby master is not ready when no postmaster answers" {
-  export STUB_HOSTNAME=master-1 GP_STANDBY=true STUB_PG_ISREADY_RC=2
+@test "readiness: standby master is not ready without a wal receiver, or while rejecting (1)" {
+  export STUB_HOSTNAME=master-1 GP_STANDBY=true STUB_PG_ISREADY_RC=64
+  make_master_data standby
+  fake_process "postgres:  5432, startup process   recovering 000000010000000000000003"
+  fake_process "postgres:  6000, wal receiver process"
   run_script readiness.sh
   expect_status 1
-  expect_output_has "not ready: master pod master-1 is not the acting master (ConfigMap: 'master-0')"
+  expect_output_has "not ready: standby master master-1: mirror ready on port 5432 but no wal receiver runs"
+  export STUB_PG_ISREADY_RC=1
+  fake_process "postgres:  5432, wal receiver process"
+  run_script readiness.sh
+  expect_status 1
+  expect_output_has "not ready: standby master master-1: postmaster on port 5432: rejecting connections (starting up, in recovery or shutting down)"
+}
+
+@test "readiness: a master pod without standby data is not ready" {
+  export STUB_HOSTNAME=master-1 GP_STANDBY=true STUB_PG_ISREADY_RC=64
+  run_script readiness.sh
+  expect_status 1
+  expect_output_has "not ready: master pod master-1 is not the acting master (ConfigMap: 'master-0') and holds no standby data"
 }
 
 @test "readiness: primary segment ready on pg_isready 0, not ready on 2" {
   export GP_SET=segment-a STUB_HOSTNAME=segment-a-1
   run_script readiness.sh
   expect_status 0
-  expect_output_has "ready: segment-a segment-a-1: postmaster answers on port 40000"
+  expect_output_has "ready: segment-a segment-a-1: acting primary, accepting connections on port 6000"
   export STUB_PG_ISREADY_RC=2
   run_script readiness.sh
   expect_status 1
-  expect_output_has "not ready: segment-a segment-a-1: no postmaster answers on port 40000"
+  expect_output_has "not ready: segment-a segment-a-1: postmaster on port 6000: no response"
 }
 
-@test "readiness: mirror segment (rejecting connections) is ready on its mirror port" {
-  export GP_SET=segment-b STUB_HOSTNAME=segment-b-0 GP_MIRRORS=true STUB_PG_ISREADY_RC=1
+@test "readiness: mirror ready on 64 with its wal receiver, on 0 once promoted; not on 1" {
+  export GP_SET=segment-b STUB_HOSTNAME=segment-b-0 GP_MIRRORS=true STUB_PG_ISREADY_RC=64
+  fake_process "postgres:  7000, wal receiver process   streaming 0/4000060"
   run_script readiness.sh
   expect_status 0
-  expect_output_has "ready: segment-b segment-b-0: postmaster answers on port 50000"
-  expect_call "pg_isready -q -p 50000 -t 3"
+  expect_output_has "ready: segment-b segment-b-0 (mirror): mirror ready on port 7000, wal receiver connected"
+  expect_call "pg_isready -q -p 7000 -t 3"
+  export STUB_PG_ISREADY_RC=0
+  run_script readiness.sh
+  expect_status 0
+  expect_output_has "ready: segment-b segment-b-0: acting primary, accepting connections on port 7000"
+  export STUB_PG_ISREADY_RC=1
+  run_script readiness.sh
+  expect_status 1
+  expect_output_has "not ready: segment-b segment-b-0 (mirror): postmaster on port 7000: rejecting connections"
+}
+
+@test "readiness: a primary that came back as a mirror is ready once its wal receiver runs" {
+  export GP_SET=segment-a STUB_HOSTNAME=segment-a-0 GP_MIRRORS=true STUB_PG_ISREADY_RC=64
+  export GPK_PROC_DIR="$BATS_TEST_TMPDIR/empty-proc"
+  mkdir -p "$GPK_PROC_DIR"
+  run_script readiness.sh
+  expect_status 1
+  expect_output_has "not ready: segment-a segment-a-0 (mirror): mirror ready on port 6000 but no wal receiver runs"
+  fake_process "postgres:  6000, wal receiver process"
+  run_script readiness.sh
+  expect_status 0
 }
 
 # --- liveness --------------------------------------------------------------------------
