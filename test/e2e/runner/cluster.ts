@@ -270,7 +270,10 @@ export function fillMaskedSecrets(plan: ClusterPlan, keyDir: string, known: Reco
                 data[key] = fs.readFileSync(file, "utf8");
                 data[`${key}.pub`] = fs.readFileSync(`${file}.pub`, "utf8");
             } else {
-                data[key] = randomBytes(18).toString("base64url");
+                // Kept with the claims, as the stack keeps its random password in state: the database has it.
+                const file = path.join(keyDir, `${name}-${key}`);
+                if (!fs.existsSync(file)) fs.writeFileSync(file, randomBytes(18).toString("base64url"), { mode: 0o600 });
+                data[key] = fs.readFileSync(file, "utf8");
             }
         }
     }

@@ -166,7 +166,7 @@ export function execInContainerArgs(pod: string, initPid: number, wrapper: strin
         cmd: "/bin/sh",
         args: [
             "-c",
-            'echo $$ > "$1" && exec nsenter -t "$2" --net --mount --uts --ipc --pid -- /bin/bash "$3" "$@"',
+            'cgroup=$1 pid=$2 wrapper=$3; shift 3; echo $$ > "$cgroup" && exec nsenter -t "$pid" --net --mount --uts --ipc --pid -- /bin/bash "$wrapper" "$@"',
             "sh",
             cgroupProcs,
             String(initPid),

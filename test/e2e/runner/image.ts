@@ -85,6 +85,13 @@ export function checkPrerequisites(env: NodeJS.ProcessEnv, workDir: string): Pre
     fs.rmSync(binDir, { recursive: true, force: true });
     fs.mkdirSync(binDir, { recursive: true });
     for (const name of ["python", "python2", "python2.7"]) fs.symlinkSync(python, path.join(binDir, name));
+    // A pod's processes run with no capabilities and no_new_privs, so the image's ping can only use
+    // ICMP datagram sockets (net.ipv4.ping_group_range). The machine's ping carries file
+    // capabilities, which an empty bounding set turns into EPERM at exec: the pods get a plain copy.
+    const ping = which("ping") as string;
+    const plainPing = path.join(workDir, "image-ping");
+    fs.copyFileSync(fs.realpathSync(ping), plainPing);
+    fs.chmodSync(plainPing, 0o755);
     return {
         problems,
         image: {
@@ -95,6 +102,7 @@ export function checkPrerequisites(env: NodeJS.ProcessEnv, workDir: string): Pre
             // The image's ENV (woblerr/docker-greenplum's Dockerfile) and the home it builds for gpadmin.
             env: { PATH: IMAGE_PATH, TZ: "Etc/UTC" },
             homeFiles: { ".bashrc": `source ${GPHOME}/greenplum_path.sh\n` },
+            files: { [fs.realpathSync(ping)]: plainPing },
         },
     };
 }

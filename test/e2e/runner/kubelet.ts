@@ -30,6 +30,8 @@ export interface ImageContract {
     env: Record<string, string>;
     /** The user's home as the image has it; every container starts with a fresh copy. */
     homeFiles: Record<string, string>;
+    /** Files of the image that differ from the machine's: path in the container → file on the machine. */
+    files: Record<string, string>;
 }
 
 export interface PodContext {
@@ -59,11 +61,15 @@ const BACKOFF_RESET_SECONDS = 600;
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
         if (signal?.aborted) return resolve();
-        const t = setTimeout(resolve, ms);
-        signal?.addEventListener("abort", () => {
+        const onAbort = (): void => {
             clearTimeout(t);
             resolve();
-        });
+        };
+        const t = setTimeout(() => {
+            signal?.removeEventListener("abort", onAbort);
+            resolve();
+        }, ms);
+        signal?.addEventListener("abort", onAbort, { once: true });
     });
 }
 
@@ -265,6 +271,7 @@ export class PodRuntime {
             `mount --bind ${shellQuote(image.gphome)} ${shellQuote(image.mountPath)}`,
             `mount -o remount,bind,ro ${shellQuote(image.mountPath)}`,
             `mount --bind ${shellQuote(image.binDir)} /usr/local/bin`,
+            ...Object.entries(image.files).map(([target, source]) => `mount --bind ${shellQuote(source)} ${shellQuote(target)}`),
         ];
         for (const m of container.volumeMounts ?? []) {
             const claim = this.pod.claims[m.name];
