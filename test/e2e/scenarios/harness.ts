@@ -1,0 +1,191 @@
+/**
+ * What the scenarios share: a cluster from a stack config, SQL the way apps connect (through the
+ * client Service, md5 password from the Secret), a writer that keeps committing, and timings.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import type { Server } from "net";
+import { Client } from "pg";
+import { Cluster } from "../runner/cluster";
+import { checkPrerequisites } from "../runner/image";
+import { serve } from "../runner/kubectl";
+import { REPO_ROOT, renderStack } from "../runner/render";
+import { runBounded, type ExecResult } from "../runner/kubelet";
+
+export const WORK_ROOT = process.env.GPK_E2E_WORK_DIR ?? "/var/tmp/greenplum-k8s-e2e";
+export const HA_STACK = path.join(REPO_ROOT, "test/e2e/stacks/Pulumi.e2e-ha.yaml");
+export const DEV_STACK = path.join(REPO_ROOT, "test/e2e/stacks/Pulumi.e2e-dev.yaml");
+
+export interface TestCluster {
+    cluster: Cluster;
+    database: string;
+    socket: string;
+    server: Server;
+    workDir: string;
+}
+
+/** Renders `config` and starts its pods in a fresh work directory named `name`. */
+export function startCluster(name: string, config: string, extra: { tmpfsClaims?: string[] } = {}): TestCluster {
+    const workDir = path.join(WORK_ROOT, name);
+    fs.rmSync(workDir, { recursive: true, force: true });
+    fs.mkdirSync(workDir, { recursive: true });
+    const prerequisites = checkPrerequisites(process.env, workDir);
+    if (!prerequisites.image) throw new Error(`the pod runner cannot start:\n- ${prerequisites.problems.join("\n- ")}`);
+    const renderDir = path.join(workDir, "render");
+    renderStack({ config, out: renderDir });
+    const outputs = JSON.parse(fs.readFileSync(path.join(renderDir, "outputs.json"), "utf8")) as { namespace: string; database: string };
+    const cluster = new Cluster({
+        manifests: path.join(renderDir, "manifests.yaml"),
+        namespace: outputs.namespace,
+        workDir,
+        image: prerequisites.image,
+        tmpfsClaims: extra.tmpfsClaims,
+        log: process.env.GPK_E2E_VERBOSE ? (line) => process.stderr.write(`${line}\n`) : undefined,
+    });
+    cluster.start();
+    const socket = path.join(workDir, "control.sock");
+    const server = serve(cluster, socket);
+    return { cluster, database: outputs.database, socket, server, workDir };
+}
+
+export async function stopCluster(tc: TestCluster | undefined): Promise<void> {
+    if (!tc) return;
+    tc.server.close();
+    await tc.cluster.destroy(true);
+}
+
+/** A client connected through the Service, as an app would. */
+export async function connect(tc: TestCluster): Promise<Client> {
+    const c = tc.cluster.clientConnection("greenplum", "greenplum-admin", tc.database);
+    const client = new Client({ ...c, connectionTimeoutMillis: 5000, query_timeout: 60_000 });
+    client.on("error", () => undefined);
+    await client.connect();
+    return client;
+}
+
+/** One statement through the Service; returns the rows. */
+export async function sql<T = Record<string, unknown>>(tc: TestCluster, text: string): Promise<T[]> {
+    const client = await connect(tc);
+    try {
+        return (await client.query(text)).rows as T[];
+    } finally {
+        await client.end().catch(() => undefined);
+    }
+}
+
+/** Retries `sql` until it succeeds or `timeoutMs` passes; returns the rows and how long it took. */
+export async function sqlEventually<T = Record<string, unknown>>(tc: TestCluster, text: string, timeoutMs: number): Promise<{ rows: T[]; ms: number }> {
+    const started = Date.now();
+    let last: unknown;
+    while (Date.now() - started < timeoutMs) {
+        try {
+            return { rows: await sql<T>(tc, text), ms: Date.now() - started };
+        } catch (err) {
+            last = err;
+            await new Promise((r) => setTimeout(r, 500));
+        }
+    }
+    throw new Error(`"${text}" did not succeed within ${timeoutMs / 1000}s: ${last instanceof Error ? last.message : String(last)}\n${tc.cluster.statusTable()}`);
+}
+
+export interface SegmentRow {
+    content: number;
+    role: string;
+    preferred_role: string;
+    mode: string;
+    status: string;
+    hostname: string;
+    port: number;
+}
+
+export async function segments(tc: TestCluster): Promise<SegmentRow[]> {
+    return sql<SegmentRow>(tc, "SELECT content, role, preferred_role, mode, status, hostname, port FROM gp_segment_configuration ORDER BY content, role");
+}
+
+/** True when every instance is up, every pair in sync and in its preferred role. */
+export function balancedAndInSync(rows: SegmentRow[], expectPairs: boolean): boolean {
+    return rows.every((r) => r.status === "u" && r.role === r.preferred_role && (!expectPairs || r.content < 0 || r.mode === "s"));
+}
+
+/**
+ * Commits one row per transaction through the Service, reconnecting after errors, and records
+ * every id whose COMMIT returned: after any fault, exactly these rows must be there.
+ */
+export class Writer {
+    readonly committed: number[] = [];
+    errors = 0;
+    private running = true;
+    private readonly done: Promise<void>;
+
+    constructor(
+        private readonly tc: TestCluster,
+        private readonly table: string,
+        private readonly firstId: number,
+    ) {
+        this.done = this.loop();
+    }
+
+    private async loop(): Promise<void> {
+        let id = this.firstId;
+        let client: Client | undefined;
+        while (this.running) {
+            try {
+                client ??= await connect(this.tc);
+                await client.query(`INSERT INTO ${this.table} VALUES ($1)`, [id]);
+                this.committed.push(id);
+                id++;
+            } catch {
+                this.errors++;
+                // An id whose commit failed may or may not be there; never reuse it.
+                id++;
+                await client?.end().catch(() => undefined);
+                client = undefined;
+                await new Promise((r) => setTimeout(r, 250));
+            }
+        }
+        await client?.end().catch(() => undefined);
+    }
+
+    async stop(): Promise<void> {
+        this.running = false;
+        await this.done;
+    }
+}
+
+/** psql inside a pod as gpadmin (for what only the pods can see: utility mode, pg_stat_replication). */
+export function podSql(tc: TestCluster, pod: string, text: string, extraEnv = ""): Promise<ExecResult> {
+    return tc.cluster.exec(pod, ["bash", "-lc", `source /usr/local/greenplum-db/greenplum_path.sh; ${extraEnv} psql -X -A -t -d template1 -c ${JSON.stringify(text)}`], { timeoutMs: 60_000 });
+}
+
+/** bin/gp-failover with the runner's kubectl. */
+export function gpFailover(tc: TestCluster, args: string[], timeoutMs = 600_000): Promise<ExecResult> {
+    return runBounded(path.join(REPO_ROOT, "bin/gp-failover"), args, timeoutMs, "").then((r) => r);
+}
+
+/** Environment gp-failover needs to use the runner's kubectl (set once per test file). */
+export function useRunnerKubectl(tc: TestCluster): void {
+    process.env.KUBECTL = path.join(REPO_ROOT, "test/e2e/bin/kubectl");
+    process.env.GPK_E2E_SOCKET = tc.socket;
+}
+
+/** Every scenario's figures, appended to <work root>/results.jsonl for the README and the closing note. */
+export function record(scenario: string, figures: Record<string, number | string>): void {
+    fs.mkdirSync(WORK_ROOT, { recursive: true });
+    fs.appendFileSync(path.join(WORK_ROOT, "results.jsonl"), `${JSON.stringify({ at: new Date().toISOString(), scenario, ...figures })}\n`);
+    process.stderr.write(`[e2e] ${scenario}: ${JSON.stringify(figures)}\n`);
+}
+
+export function seconds(ms: number): number {
+    return Math.round(ms / 100) / 10;
+}
+
+/** The main container's logs of a pod since the runner started it (all incarnations). */
+export function allLogs(tc: TestCluster, pod: string): string {
+    const dir = path.join(tc.workDir, "logs", pod);
+    if (!fs.existsSync(dir)) return "";
+    return fs
+        .readdirSync(dir)
+        .filter((f) => f.startsWith("greenplum."))
+        .map((f) => fs.readFileSync(path.join(dir, f), "utf8"))
+        .join("\n");
+}
