@@ -100,15 +100,16 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
 
     test("a volume size change shows in the preview as an annotation, not a replacement", async () => {
         expect(gke.object("StatefulSet", "segment-a").metadata.annotations).toEqual({ "greenplum-k8s/volume-claim": "500Gi on greenplum-data" });
-        const bigger = await deploy("gke", { "greenplum-k8s:greenplum": { segments: { storage: "1Ti" } } });
+        // More than the OSDs hold: the Ceph capacity check must be told the pool over-commits.
+        const bigger = await deploy("gke", { "greenplum-k8s:greenplum": { segments: { storage: "1Ti" } }, "greenplum-k8s:storage": { rookCeph: { overcommit: "yes" } } });
         expect(bigger.object("StatefulSet", "segment-a").metadata.annotations).toEqual({ "greenplum-k8s/volume-claim": "1Ti on greenplum-data" });
     });
 
-    test("Greenplum pods run on the Greenplum pool, ahead of ordinary workloads, with the configured resources", () => {
+    test("Greenplum pods run on the Greenplum pool, ahead of ordinary workloads, with resources derived from its machine type", () => {
         expect(podSpec(gke, "segment-a").nodeSelector).toEqual({ "greenplum-k8s/pool": "greenplum" });
         expect(podSpec(gke, "segment-a").priorityClassName).toBe("greenplum-k8s-database");
         expect(gke.object("PriorityClass", "greenplum-k8s-database")).toMatchObject({ value: 100000, globalDefault: false });
-        expect(container(gke, "segment-a").resources).toEqual({ requests: { cpu: "4", memory: "16Gi" }, limits: { cpu: "4", memory: "16Gi" } });
+        expect(container(gke, "segment-a").resources).toEqual({ requests: { cpu: "1794m", memory: "14636Mi" }, limits: { cpu: "1794m", memory: "14636Mi" } });
     });
 
     test("an internal load balancer limited to the configured sources, keeping client addresses", () => {
@@ -214,7 +215,7 @@ describe("config variations", () => {
             "greenplum-k8s:greenplum": {
                 image: "registry.example.com/warehousepg:6.27.4",
                 masterAndStandby: { standby: "yes", cpu: "", memory: "" },
-                segments: { primarySegmentCount: 6, workerSelector: { "node.example.com/disk": "nvme" }, cpu: "2", memory: "8Gi" },
+                segments: { primarySegmentCount: 6, workerSelector: { "node.example.com/disk": "nvme" }, cpu: "250m", memory: "1Gi" },
             },
         });
         expect(setSpec(run, "master").replicas).toBe(2);
@@ -222,7 +223,7 @@ describe("config variations", () => {
         expect(container(run, "segment-a").image).toBe("registry.example.com/warehousepg:6.27.4");
         expect(podSpec(run, "segment-a").initContainers[0].image).toBe("registry.example.com/warehousepg:6.27.4");
         expect(podSpec(run, "segment-a").nodeSelector).toEqual({ "node.example.com/disk": "nvme" });
-        expect(container(run, "segment-a").resources).toEqual({ requests: { cpu: "2", memory: "8Gi" }, limits: { cpu: "2", memory: "8Gi" } });
+        expect(container(run, "segment-a").resources).toEqual({ requests: { cpu: "250m", memory: "1Gi" }, limits: { cpu: "250m", memory: "1Gi" } });
         expect(container(run, "master").resources).toEqual({});
         expect(envOf(container(run, "master"))).toMatchObject({ GP_STANDBY: "true", GP_PRIMARY_SEGMENT_COUNT: "6" });
     });

@@ -39,8 +39,8 @@ describe("rook-ceph on gke (production)", () => {
         expect(spec.mon).toMatchObject({ count: 3, allowMultiplePerNode: false, volumeClaimTemplate: { spec: { storageClassName: "premium-rwo" } } });
         expect(spec.cephVersion.image).toBe("quay.io/ceph/ceph:v20.2.4");
         const set = spec.storage.storageClassDeviceSets[0];
-        expect(set).toMatchObject({ count: 3, portable: true });
-        expect(set.volumeClaimTemplates[0].spec).toMatchObject({ storageClassName: "premium-rwo", volumeMode: "Block", resources: { requests: { storage: "512Gi" } } });
+        expect(set).toMatchObject({ count: 6, portable: true });
+        expect(set.volumeClaimTemplates[0].spec).toMatchObject({ storageClassName: "premium-rwo", volumeMode: "Block", resources: { requests: { storage: "2304Gi" } } });
         expect(set.placement.topologySpreadConstraints.map((c: { topologyKey: string }) => c.topologyKey)).toEqual(["topology.kubernetes.io/zone", "kubernetes.io/hostname"]);
         expect(spec.placement.all.tolerations).toEqual([{ key: "greenplum-k8s/ceph", operator: "Equal", value: "true", effect: "NoSchedule" }]);
         expect(spec.placement.all.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions).toEqual([{ key: "greenplum-k8s/pool", operator: "In", values: ["ceph"] }]);

@@ -29,6 +29,7 @@ import {
     SSH_SECRET,
     type SetName,
 } from "./naming";
+import { greenplumServerSettings, serverSettingsEnv } from "./server-settings";
 import { containerResources, HOST_WAIT_SECONDS, IMMEDIATE_STOP_TIMEOUT_SECONDS, stopTimeoutSeconds, terminationGracePeriodSeconds } from "./sizing";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
@@ -116,7 +117,12 @@ function environment(inputs: StatefulSetInputs): k8s.types.input.core.v1.EnvVar[
         GP_STOP_TIMEOUT_SECONDS: String(stopTimeoutSeconds(gp)),
         GP_STOP_IMMEDIATE_TIMEOUT_SECONDS: String(IMMEDIATE_STOP_TIMEOUT_SECONDS),
     };
-    if (set === MASTER_SET) env.GP_HBA_EXTRA = gp.masterAndStandby.hostBasedAuthentication;
+    if (set === MASTER_SET) {
+        env.GP_HBA_EXTRA = gp.masterAndStandby.hostBasedAuthentication;
+        // Memory settings that keep Greenplum under its pods' limits; the master applies them cluster-wide with gpconfig.
+        const settings = greenplumServerSettings(gp.segments.memory, gp.masterAndStandby.memory);
+        if (settings.length > 0) env.GP_SERVER_SETTINGS = serverSettingsEnv(settings);
+    }
     return [
         { name: "GP_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
         ...Object.entries(env).map(([name, value]) => ({ name, value })),
