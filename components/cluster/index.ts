@@ -56,7 +56,14 @@ export class Cluster extends pulumi.ComponentResource {
         } else {
             const context = target.context ?? "minikube";
             this.zoneCount = 1;
-            this.provider = new k8s.Provider(target.kind, { context, kubeconfig: target.kubeconfig, enableServerSideApply: true }, { parent: this });
+            this.provider = new k8s.Provider(target.kind, {
+                context,
+                kubeconfig: target.kubeconfig,
+                enableServerSideApply: true,
+                // After `minikube delete` nothing is left to delete: `destroy` drops the state
+                // instead of failing on an unreachable cluster. Not for other clusters, which may only be unreachable for a while.
+                deleteUnreachable: target.kind === "minikube",
+            }, { parent: this });
             this.greenplumPlacement = {};
             this.cephPlacement = {};
         }
