@@ -45,6 +45,8 @@ const dev = {
             osd: { source: "device", deviceFilter: "^vdb$" },
             // minikube's root is tmpfs; /data persists across restarts.
             dataDirHostPath: "/data/rook",
+            // minikube has the snapshot CRDs only with `minikube addons enable volumesnapshots`.
+            volumeSnapshots: false,
         },
     },
     greenplum: {
@@ -65,6 +67,8 @@ const production = {
             poolReplicas: 3,
             // Two OSDs per zone; 6 × 2304Gi at 3 replicas hold the 4.2 TiB of Greenplum claims below (stacks/capacity.ts).
             osd: { source: "pvc", count: 6, size: "2304Gi", storageClassName: "premium-rwo" },
+            // GKE ships the snapshot CRDs and controller.
+            volumeSnapshots: true,
         },
     },
     greenplum: {

@@ -119,6 +119,8 @@ const rookCephSchema = z.strictObject({
             deviceFilter: z.string().min(1),
         }),
     ], { error: 'must have source "pvc" (count, size, storageClassName) or "device" (deviceFilter)' }),
+    /** A VolumeSnapshotClass and the RBD driver's snapshotter; needs the snapshot CRDs and controller in the cluster. */
+    volumeSnapshots: yesNo,
     /** Allow Greenplum's claims to exceed what the OSDs hold (thin provisioning: writes stop when Ceph is full). */
     overcommit: yesNo,
     /** Host path for Ceph's state; on minikube it must be under /data (the VM's root is tmpfs). */
