@@ -123,7 +123,9 @@ describe("rook-ceph on minikube (dev)", () => {
         expect(spec.mon).toEqual({ count: 1, allowMultiplePerNode: true });
         expect(spec.mgr).toMatchObject({ count: 1, allowMultiplePerNode: true });
         expect(spec.storage).toEqual({ useAllNodes: true, useAllDevices: false, deviceFilter: "^vdb$" });
-        expect(spec.dataDirHostPath).toBe("/data/rook");
+        // Each install its own directory: a re-install's mons would refuse the old cluster's state.
+        expect(spec.dataDirHostPath).toBe("/data/rook/0a1b2c3d");
+        expect(dev.resource(CEPH_CLUSTER, "ceph-cluster").options.ignoreChanges).toContain("spec.dataDirHostPath");
         expect(spec.placement.all).toEqual({});
     });
 

@@ -113,6 +113,8 @@ function computedState(type: string, name: string, inputs: Record<string, unknow
             return { ...inputs, endpoint: "203.0.113.10", masterAuth: { ...(inputs.masterAuth as object), clusterCaCertificate: "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t" } };
         case "gcp:serviceaccount/account:Account":
             return { ...inputs, email: `${inputs.accountId}@${inputs.project}.iam.gserviceaccount.com` };
+        case "random:index/randomId:RandomId":
+            return { ...inputs, hex: "0a1b2c3d" };
         case "random:index/randomPassword:RandomPassword":
             return { ...inputs, result: `mock-password-${name}` };
         case "tls:index/privateKey:PrivateKey":

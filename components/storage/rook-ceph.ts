@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import type { Profile, StorageConfig } from "../../stacks/schema";
 import type { NodePlacement } from "../cluster";
 import { dataStorageClassLabels } from "./labels";
@@ -48,7 +49,7 @@ function spreadBy(app: string, strictZones: boolean) {
 }
 
 /** The CephCluster spec for the configured size: PVC-backed OSDs and mons in the cloud, a raw disk on a laptop. */
-export function cephClusterSpec(config: RookConfig, profile: Profile, placement: NodePlacement, zoneCount: number): Record<string, unknown> {
+export function cephClusterSpec(config: RookConfig, profile: Profile, placement: NodePlacement, zoneCount: number, dataDirHostPath: pulumi.Input<string>): Record<string, unknown> {
     const singleNode = config.monCount === 1;
     // With a zone failure domain each zone must get its share of OSDs, or a copy has nowhere to go.
     const byZone = failureDomain(config, zoneCount) === "zone";
@@ -89,7 +90,7 @@ export function cephClusterSpec(config: RookConfig, profile: Profile, placement:
         // map RBD images with them. Rook's cluster.yaml: "required when Kubernetes nodes don't run
         // Linux kernel 7.0+". It must be set before the first up: existing keys are not rotated.
         security: { cephx: { csi: { keyType: "aes" } } },
-        dataDirHostPath: config.dataDirHostPath,
+        dataDirHostPath,
         mon: {
             count: config.monCount,
             allowMultiplePerNode: singleNode,
@@ -199,6 +200,12 @@ export function createRookCeph(
         },
     }, { ...opts, dependsOn: [operator] });
 
+    // A dev cluster is re-installed often, and a new cluster's mons refuse the previous one's state
+    // under the host path (another fsid): each install gets its own directory below it. Rook cannot
+    // move a running cluster's state, so a later change of the path is ignored.
+    const dataDirHostPath = profile === "dev"
+        ? pulumi.interpolate`${config.dataDirHostPath}/${new random.RandomId("rook-install", { byteLength: 4 }, { parent: opts.parent }).hex}`
+        : config.dataDirHostPath;
     const cluster = new k8s.apiextensions.CustomResource("ceph-cluster", {
         apiVersion: "ceph.rook.io/v1",
         kind: "CephCluster",
@@ -211,8 +218,8 @@ export function createRookCeph(
                 "pulumi.com/timeoutSeconds": String(CEPH_READY_TIMEOUT_SECONDS),
             },
         },
-        spec: cephClusterSpec(config, profile, placement, zoneCount),
-    }, { ...opts, dependsOn: [csiDrivers], protect: profile === "production" });
+        spec: cephClusterSpec(config, profile, placement, zoneCount, dataDirHostPath),
+    }, { ...opts, dependsOn: [csiDrivers], protect: profile === "production", ignoreChanges: ["spec.dataDirHostPath"] });
 
     const replicated = config.poolReplicas > 1;
     const pool = new k8s.apiextensions.CustomResource("ceph-block-pool", {
