@@ -191,6 +191,8 @@ export const greenplumSchema = z.strictObject({
     }),
     masterAndStandby: masterAndStandbySchema,
     segments: segmentsSchema,
+    /** gpadmin's password, set as a secret (`pulumi config set --secret`) only to hand a retained database's password back after a destroy; default: random. */
+    adminPassword: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
 });
 
 export const stackConfigSchema = z.strictObject({

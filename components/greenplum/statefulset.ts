@@ -223,6 +223,10 @@ export function statefulSetArgs(inputs: StatefulSetInputs): k8s.apps.v1.Stateful
             annotations: {
                 // volumeClaimTemplates are immutable and ignored in diffs (see index.ts): this shows a change in the preview.
                 "greenplum-k8s/volume-claim": pulumi.interpolate`${settings.storage} on ${storageClassName}`,
+                // pulumi-kubernetes would otherwise wait on every update and refresh for all replicas to be
+                // ready, which after a failover or with a segment down never happens (OnDelete: an update
+                // changes no pod anyway). The first init is awaited through the client Service (index.ts).
+                "pulumi.com/skipAwait": "true",
             },
         },
         spec: {
