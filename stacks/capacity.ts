@@ -333,10 +333,19 @@ export function capacityProblems(config: Config): Problem[] {
     return problems;
 }
 
-/** Ceph's usable capacity (OSDs × size / replicas, at the full ratio) against the Greenplum claims on it. */
+/**
+ * Ceph's usable capacity (OSDs × size / replicas, at the full ratio) against the Greenplum claims
+ * on it; and, where the pool keeps a copy per zone (a GKE cluster with a zone per replica), OSDs
+ * in equal numbers per zone, since the smallest zone bounds what a zone-replicated pool holds.
+ */
 export function cephCapacityProblems(config: Config): Problem[] {
     const ceph = config.storage.rookCeph;
-    if (config.storage.backend !== "rook-ceph" || ceph.osd.source !== "pvc" || ceph.overcommit) return [];
+    if (config.storage.backend !== "rook-ceph" || ceph.osd.source !== "pvc") return [];
+    const zones = config.target.kind === "gke" && config.gke ? config.gke.zones.length : 1;
+    if (ceph.poolReplicas > 1 && zones >= ceph.poolReplicas && ceph.osd.count % zones !== 0) {
+        return [[["storage", "rookCeph", "osd", "count"], `must be a multiple of the ${zones} zones in gke.zones (got ${ceph.osd.count}): each zone keeps one copy, and the zone with the fewest OSDs bounds what the pool holds`]];
+    }
+    if (ceph.overcommit) return [];
     const gp = config.greenplum;
     const pods = greenplumPods(gp);
     const onCeph = (className: string | undefined) => className === undefined || className === config.storage.storageClassName;

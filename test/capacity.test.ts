@@ -139,6 +139,12 @@ describe("Ceph holds the claims, or the config says it over-commits", () => {
         expect(await configProblems("gke", { "greenplum-k8s:storage": { rookCeph: { overcommit: "yes", osd: { source: "pvc", count: 3, size: "512Gi", storageClassName: "premium-rwo" } } } })).toEqual([]);
     });
 
+    test("with a copy per zone, the OSDs come in equal numbers per zone", async () => {
+        expect(await configProblems("gke", { "greenplum-k8s:storage": { rookCeph: { osd: { source: "pvc", count: 7, size: "2304Gi", storageClassName: "premium-rwo" } } } })).toEqual([
+            "greenplum-k8s:storage.rookCeph.osd.count: must be a multiple of the 3 zones in gke.zones (got 7): each zone keeps one copy, and the zone with the fewest OSDs bounds what the pool holds",
+        ]);
+    });
+
     test("the shipped production default holds its claims: 6 × 2304Gi", () => {
         expect(shipped("gke").storage.rookCeph.osd).toMatchObject({ count: 6, size: "2304Gi" });
     });

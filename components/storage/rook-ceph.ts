@@ -64,9 +64,10 @@ export function cephClusterSpec(config: RookConfig, profile: Profile, placement:
                           count: config.osd.count,
                           portable: true,
                           encrypted: false,
-                          placement: { ...cephPlacement(placement), topologySpreadConstraints: spreadBy("rook-ceph-osd", byZone) },
-                          // The prepare pods carry `app: rook-ceph-osd-prepare` (Rook's cluster-on-pvc.yaml spreads them by it);
-                          // where they run decides the OSD's zone, since the OSD follows its volume.
+                          // An OSD follows its (zonal) volume, so its own zone spread stays a preference.
+                          placement: { ...cephPlacement(placement), topologySpreadConstraints: spreadBy("rook-ceph-osd", false) },
+                          // The prepare pods carry `app: rook-ceph-osd-prepare` (Rook's cluster-on-pvc.yaml spreads them by it,
+                          // strictly over zones): where they run decides the volume's zone, and with it the OSD's.
                           preparePlacement: { ...cephPlacement(placement), topologySpreadConstraints: spreadBy("rook-ceph-osd-prepare", byZone) },
                           volumeClaimTemplates: [
                               {
