@@ -136,9 +136,11 @@ export const keepCustomResourceDefinitions: pulumi.ResourceTransform = (args) =>
 };
 
 /**
- * GKE admits pods of the system-node-critical and system-cluster-critical priority classes only in
- * namespaces with a ResourceQuota scoped to them (GKE docs, "priority classes"). Rook's mons, OSDs,
- * mgr and CSI plugins use them.
+ * GKE limits the system-node-critical and system-cluster-critical priority classes by default
+ * (Kubernetes' "limit priority class consumption by default"; GKE's own `gcp-critical-pods` quota
+ * in kube-system): pods using them are admitted only in namespaces with a ResourceQuota scoped to
+ * them, else "insufficient quota to match these scopes" (rook/rook#11973). Rook's mons, OSDs, mgr
+ * and CSI plugins use them.
  */
 export function criticalPodsQuota(namespace: string): k8s.core.v1.ResourceQuotaArgs {
     return {
