@@ -16,7 +16,10 @@ describe("the e2e workflow's stack", () => {
         expect(run.resource("pulumi:providers:kubernetes", "existing").inputs.context).toBe(workflow.env.KUBE_CONTEXT);
         expect((run.object("StatefulSet", "segment-a").spec as any).volumeClaimTemplates[0].spec.storageClassName).toBe("standard");
         expect(run.objects.filter((o) => o.kind === "StatefulSet").map((o) => o.metadata.name).sort()).toEqual(["master", "segment-a", "segment-b"]);
-        expect((run.object("StatefulSet", "segment-a").spec as any).template.spec.containers[0].image).toBe(workflow.env.GREENPLUM_IMAGE);
+        const container = (run.object("StatefulSet", "segment-a").spec as any).template.spec.containers[0];
+        expect(container.image).toBe(workflow.env.GREENPLUM_IMAGE);
+        // No CPU requests: the pods must schedule on a runner whose cores kind's control plane shares.
+        expect(container.resources).toEqual({ requests: { memory: "1Gi" }, limits: { memory: "1Gi" } });
     });
 
     test("up, the psql checks around a deleted primary, and a destroy that runs even after a failure", () => {
