@@ -32,6 +32,7 @@ export = async function main(): Promise<Record<string, unknown>> {
         profile: config.profile,
         provider: cluster.provider,
         cephPlacement: cluster.cephPlacement,
+        zoneCount: cluster.zoneCount,
     });
 
     const greenplum = new GreenplumCluster("greenplum", {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { capacityProblems, cephCapacityProblems, withDerivedResources } from "./capacity";
 import { deepMerge, gkeDefaults, profileDefaults } from "./defaults";
 import { stackConfigSchema, type Profile, type StackConfig } from "./schema";
 
@@ -174,5 +175,15 @@ export function parseStackConfig(allConfig: Record<string, string>): StackConfig
     }
 
     if (problems.length > 0 || !result.success) throw new ConfigError([...new Set(problems)]);
-    return result.data;
+
+    // The capacity model sees the final values: the gke profile's pod sizes come from the machine type.
+    const config = withDerivedResources(result.data, {
+        segmentsCpu: at(raw, "greenplum", "segments", "cpu") === undefined,
+        segmentsMemory: at(raw, "greenplum", "segments", "memory") === undefined,
+        masterCpu: at(raw, "greenplum", "masterAndStandby", "cpu") === undefined,
+        masterMemory: at(raw, "greenplum", "masterAndStandby", "memory") === undefined,
+    });
+    const capacity = [...capacityProblems(config), ...cephCapacityProblems(config)];
+    if (capacity.length > 0) throw new ConfigError(capacity.map(([path, message]) => `${keyPath(path)}: ${message}`));
+    return config;
 }

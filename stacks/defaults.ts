@@ -14,6 +14,7 @@ const common = {
             csiDriversChartVersion: "1.0.4",
             cephImage: "quay.io/ceph/ceph:v20.2.4",
             dataDirHostPath: "/var/lib/rook",
+            overcommit: false,
         },
         localPath: {
             path: "/data/local-path-provisioner",
@@ -44,6 +45,8 @@ const dev = {
             osd: { source: "device", deviceFilter: "^vdb$" },
             // minikube's root is tmpfs; /data persists across restarts.
             dataDirHostPath: "/data/rook",
+            // minikube has the snapshot CRDs only with `minikube addons enable volumesnapshots`.
+            volumeSnapshots: false,
         },
     },
     greenplum: {
@@ -62,11 +65,15 @@ const production = {
         rookCeph: {
             monCount: 3,
             poolReplicas: 3,
-            osd: { source: "pvc", count: 3, size: "512Gi", storageClassName: "premium-rwo" },
+            // Two OSDs per zone; 6 × 2304Gi at 3 replicas hold the 4.2 TiB of Greenplum claims below (stacks/capacity.ts).
+            osd: { source: "pvc", count: 6, size: "2304Gi", storageClassName: "premium-rwo" },
+            // GKE ships the snapshot CRDs and controller.
+            volumeSnapshots: true,
         },
     },
     greenplum: {
         service: { type: "LoadBalancer", internal: true },
+        // On a gke target, cpu and memory left unset are derived from the Greenplum pool's machine type (stacks/capacity.ts).
         masterAndStandby: { standby: true, antiAffinity: true, cpu: "4", memory: "16Gi", storage: "100Gi" },
         segments: { primarySegmentCount: 4, mirrors: true, antiAffinity: true, cpu: "4", memory: "16Gi", storage: "500Gi" },
     },

@@ -119,6 +119,10 @@ const rookCephSchema = z.strictObject({
             deviceFilter: z.string().min(1),
         }),
     ], { error: 'must have source "pvc" (count, size, storageClassName) or "device" (deviceFilter)' }),
+    /** A VolumeSnapshotClass and the RBD driver's snapshotter; needs the snapshot CRDs and controller in the cluster. */
+    volumeSnapshots: yesNo,
+    /** Allow Greenplum's claims to exceed what the OSDs hold (thin provisioning: writes stop when Ceph is full). */
+    overcommit: yesNo,
     /** Host path for Ceph's state; on minikube it must be under /data (the VM's root is tmpfs). */
     dataDirHostPath: z.string().regex(/^\/[^\s]*$/, { error: "must be an absolute path" }),
 });
@@ -187,6 +191,8 @@ export const greenplumSchema = z.strictObject({
     }),
     masterAndStandby: masterAndStandbySchema,
     segments: segmentsSchema,
+    /** gpadmin's password, set as a secret (`pulumi config set --secret`) only to hand a retained database's password back after a destroy; default: random. */
+    adminPassword: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
 });
 
 export const stackConfigSchema = z.strictObject({

@@ -10,6 +10,9 @@ describe("minikube and existing targets", () => {
         const dev = await deploy("dev");
         const provider = dev.resource("pulumi:providers:kubernetes", "minikube");
         expect(provider.inputs.context).toBe("minikube");
+        // After `minikube delete`, destroy drops the state instead of failing on the unreachable cluster.
+        // Provider inputs reach the engine as strings.
+        expect(provider.inputs.deleteUnreachable).toBe("true");
         expect(dev.resources.filter((r) => r.type.startsWith("gcp:"))).toEqual([]);
         expect(dev.outputs.kubeconfig).toBeUndefined();
     });
@@ -17,7 +20,7 @@ describe("minikube and existing targets", () => {
     test("existing uses the named context and kubeconfig file", async () => {
         const run = await deploy("dev", { "greenplum-k8s:target": { kind: "existing", context: "prod-east", kubeconfig: "/etc/kube/config" } });
         const provider = run.resource("pulumi:providers:kubernetes", "existing");
-        expect(provider.inputs).toMatchObject({ context: "prod-east", kubeconfig: "/etc/kube/config" });
+        expect(provider.inputs).toMatchObject({ context: "prod-east", kubeconfig: "/etc/kube/config", deleteUnreachable: "false" });
     });
 
     test("the cluster component keeps the URNs of stacks created when it was target:Target", async () => {
@@ -95,6 +98,21 @@ describe("GKE target: hardened as Google's guide and the CIS GKE benchmark ask",
         }
     });
 
+    test("no pool sets the graceful-shutdown kubelet fields GKE accepts only on Spot or preemptible pools", () => {
+        for (const nodeConfig of [cluster.nodeConfig, ...pools.map((p) => p.nodeConfig)]) {
+            expect(nodeConfig.spot ?? false).toBe(false);
+            expect(nodeConfig.preemptible ?? false).toBe(false);
+            expect(nodeConfig.kubeletConfig).not.toHaveProperty("shutdownGracePeriodSeconds");
+            expect(nodeConfig.kubeletConfig).not.toHaveProperty("shutdownGracePeriodCriticalPodsSeconds");
+        }
+    });
+
+    test("node pools are created after the NAT and the node account's role: private nodes need both to pull images and register", () => {
+        const nat = gke.resource("gcp:compute/routerNat:RouterNat", "nat").urn;
+        const role = gke.resource("gcp:projects/iAMMember:IAMMember", "node-sa-default-node").urn;
+        for (const pool of gke.ofType(NODE_POOL)) expect(pool.options.dependencies).toEqual(expect.arrayContaining([nat, role]));
+    });
+
     test("Ceph nodes (and nodes mounting Ceph volumes) run Ubuntu for the rbd module; Ceph nodes are tainted for Ceph", () => {
         const ceph = pools.find((p) => p.name === "ceph")!;
         const greenplum = pools.find((p) => p.name === "greenplum")!;
@@ -122,6 +140,8 @@ describe("GKE target: hardened as Google's guide and the CIS GKE benchmark ask",
         expect(gke.secretOutputs).toContain("kubeconfig");
         const kubeconfig = parse(gke.outputs.kubeconfig as string);
         expect(kubeconfig.users[0].user.exec.command).toBe("gke-gcloud-auth-plugin");
+        // Works with Application Default Credentials (CI), not only a `gcloud auth login` account.
+        expect(kubeconfig.users[0].user.exec.args).toEqual(["--use_application_default_credentials"]);
         expect(kubeconfig.users[0].user.token).toBeUndefined();
         expect(kubeconfig.users[0].user["client-certificate-data"]).toBeUndefined();
         expect(kubeconfig.clusters[0].cluster.server).toBe("https://203.0.113.10");

@@ -1,6 +1,6 @@
-import { firstInitTimeoutSeconds, stopTimeoutSeconds } from "../components/greenplum";
-import { maskSecrets } from "../tools/mock-runtime";
-import { deploy, type Deployment } from "./harness";
+import { podDisruptionBudgetArgs, stopTimeoutSeconds } from "../components/greenplum";
+import { maskSecrets, unwrapSecrets } from "../tools/mock-runtime";
+import { configProblems, deploy, type Deployment } from "./harness";
 
 const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
 type Spec = Record<string, any>;
@@ -83,10 +83,13 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
         expect(primaries.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels["greenplum-k8s/set"]).toBe("segment-b");
     });
 
-    test("a PodDisruptionBudget per set: a drain takes one pod of a set at a time", () => {
-        for (const set of ["master", "segment-a", "segment-b"]) {
+    test("a PodDisruptionBudget per set: a drain takes one segment pod of a set at a time and never the acting master", () => {
+        for (const set of ["segment-a", "segment-b"]) {
             expect(gke.object("PodDisruptionBudget", set).spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: { "app.kubernetes.io/name": "greenplum", "greenplum-k8s/set": set } } });
         }
+        // Evicting the acting master stops the whole cluster: a drain (GKE auto-upgrade) waits for a failover instead.
+        expect(gke.object("PodDisruptionBudget", "master").spec).toEqual({ maxUnavailable: 0, selector: { matchLabels: { "app.kubernetes.io/name": "greenplum", "greenplum-k8s/set": "master" } } });
+        expect(podDisruptionBudgetArgs("master", "greenplum", false).spec).toMatchObject({ maxUnavailable: 1 });
     });
 
     test("data is kept: PVC retention Retain, sets retained on delete, the namespace protected", () => {
@@ -99,16 +102,17 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
     });
 
     test("a volume size change shows in the preview as an annotation, not a replacement", async () => {
-        expect(gke.object("StatefulSet", "segment-a").metadata.annotations).toEqual({ "greenplum-k8s/volume-claim": "500Gi on greenplum-data" });
-        const bigger = await deploy("gke", { "greenplum-k8s:greenplum": { segments: { storage: "1Ti" } } });
-        expect(bigger.object("StatefulSet", "segment-a").metadata.annotations).toEqual({ "greenplum-k8s/volume-claim": "1Ti on greenplum-data" });
+        expect(gke.object("StatefulSet", "segment-a").metadata.annotations).toMatchObject({ "greenplum-k8s/volume-claim": "500Gi on greenplum-data" });
+        // More than the OSDs hold: the Ceph capacity check must be told the pool over-commits.
+        const bigger = await deploy("gke", { "greenplum-k8s:greenplum": { segments: { storage: "1Ti" } }, "greenplum-k8s:storage": { rookCeph: { overcommit: "yes" } } });
+        expect(bigger.object("StatefulSet", "segment-a").metadata.annotations).toMatchObject({ "greenplum-k8s/volume-claim": "1Ti on greenplum-data" });
     });
 
-    test("Greenplum pods run on the Greenplum pool, ahead of ordinary workloads, with the configured resources", () => {
+    test("Greenplum pods run on the Greenplum pool, ahead of ordinary workloads, with resources derived from its machine type", () => {
         expect(podSpec(gke, "segment-a").nodeSelector).toEqual({ "greenplum-k8s/pool": "greenplum" });
         expect(podSpec(gke, "segment-a").priorityClassName).toBe("greenplum-k8s-database");
         expect(gke.object("PriorityClass", "greenplum-k8s-database")).toMatchObject({ value: 100000, globalDefault: false });
-        expect(container(gke, "segment-a").resources).toEqual({ requests: { cpu: "4", memory: "16Gi" }, limits: { cpu: "4", memory: "16Gi" } });
+        expect(container(gke, "segment-a").resources).toEqual({ requests: { cpu: "1794m", memory: "14636Mi" }, limits: { cpu: "1794m", memory: "14636Mi" } });
     });
 
     test("an internal load balancer limited to the configured sources, keeping client addresses", () => {
@@ -117,11 +121,42 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
         expect(service.spec).toMatchObject({ type: "LoadBalancer", loadBalancerSourceRanges: ["10.0.0.0/8"], externalTrafficPolicy: "Local" });
     });
 
-    test("pulumi up waits long enough for a first init of this size", () => {
-        const timeout = `${firstInitTimeoutSeconds({ segments: { primarySegmentCount: 4, mirrors: true }, masterAndStandby: { standby: true } } as never)}s`;
-        expect(gke.resource(STATEFUL_SET, "master").options.customTimeouts).toEqual({ create: timeout, update: timeout, delete: "" });
-        expect(gke.resource("kubernetes:core/v1:Service", "client").options.customTimeouts).toEqual({ create: timeout, update: timeout, delete: "" });
-        expect(timeout).toBe("1980s");
+    test("the first up waits for the first init through the client Service, created after the sets", () => {
+        const client = gke.resource("kubernetes:core/v1:Service", "client");
+        expect(client.options.customTimeouts).toEqual({ create: "1980s", update: "600s", delete: "" });
+        for (const set of ["master", "segment-a", "segment-b"]) expect(client.options.dependencies).toContain(gke.resource(STATEFUL_SET, set).urn);
+        // Not a headless Service nor one without a selector: pulumi-kubernetes waits for its endpoints only then.
+        expect(gke.object("Service", "greenplum").spec).toMatchObject({ selector: expect.objectContaining({ "statefulset.kubernetes.io/pod-name": "master-0" }) });
+        expect((gke.object("Service", "greenplum").spec as Spec).clusterIP).toBeUndefined();
+    });
+
+    test("later ups and refreshes do not wait on the sets: an unready pod after a failover or a segment down must not fail them", () => {
+        for (const set of ["master", "segment-a", "segment-b"]) {
+            expect(gke.object("StatefulSet", set).metadata.annotations).toMatchObject({ "pulumi.com/skipAwait": "true" });
+            expect(gke.resource(STATEFUL_SET, set).options.customTimeouts).toEqual({ create: "", update: "", delete: "" });
+        }
+    });
+
+    test("after a production destroy the next up adopts the retained objects instead of failing with AlreadyExists", () => {
+        expect(gke.resource("pulumi:providers:kubernetes", "gke").inputs).toMatchObject({ enableServerSideApply: "true", upsertExistingObjects: "true" });
+        for (const [type, name] of [["kubernetes:core/v1:Namespace", "namespace"], ["kubernetes:core/v1:Secret", "admin"], [STATEFUL_SET, "master"]]) {
+            expect(gke.resource(type, name).options.retainOnDelete).toBe(true);
+        }
+    });
+
+    test("a retained database's password can be handed back: greenplum.adminPassword replaces the random one, as a secret", async () => {
+        const run = await deploy("gke", { "greenplum-k8s:greenplum": { adminPassword: "the-password-the-database-has" } });
+        expect(run.ofType("random:index/randomPassword:RandomPassword")).toEqual([]);
+        expect(unwrapSecrets(run.resource("kubernetes:core/v1:Secret", "admin").inputs.stringData)).toMatchObject({ password: "the-password-the-database-has" });
+        expect(run.secretOutputs).toContain("password");
+        expect(run.outputs.password).toBe("the-password-the-database-has");
+        expect(await configProblems("gke", { "greenplum-k8s:greenplum": { adminPassword: "short" } })).toEqual(['greenplum-k8s:greenplum.adminPassword: must be at least 16 characters (got "short")']);
+    });
+
+    test("in-cluster clients reach the master from labelled namespaces: Dataplane V2's ipBlock matches only outside addresses", () => {
+        const ingress = (gke.object("NetworkPolicy", "greenplum-clients").spec as Spec).ingress[0];
+        expect(ingress.from).toEqual([{ ipBlock: { cidr: "10.0.0.0/8" } }, { namespaceSelector: { matchLabels: { "greenplum-k8s/client": "true" } } }]);
+        expect(ingress.ports).toEqual([{ protocol: "TCP", port: 5432 }]);
     });
 });
 
@@ -216,7 +251,7 @@ describe("config variations", () => {
             "greenplum-k8s:greenplum": {
                 image: "registry.example.com/warehousepg:6.27.4",
                 masterAndStandby: { standby: "yes", cpu: "", memory: "" },
-                segments: { primarySegmentCount: 6, workerSelector: { "node.example.com/disk": "nvme" }, cpu: "2", memory: "8Gi" },
+                segments: { primarySegmentCount: 6, workerSelector: { "node.example.com/disk": "nvme" }, cpu: "250m", memory: "1Gi" },
             },
         });
         expect(setSpec(run, "master").replicas).toBe(2);
@@ -224,7 +259,7 @@ describe("config variations", () => {
         expect(container(run, "segment-a").image).toBe("registry.example.com/warehousepg:6.27.4");
         expect(podSpec(run, "segment-a").initContainers[0].image).toBe("registry.example.com/warehousepg:6.27.4");
         expect(podSpec(run, "segment-a").nodeSelector).toEqual({ "node.example.com/disk": "nvme" });
-        expect(container(run, "segment-a").resources).toEqual({ requests: { cpu: "2", memory: "8Gi" }, limits: { cpu: "2", memory: "8Gi" } });
+        expect(container(run, "segment-a").resources).toEqual({ requests: { cpu: "250m", memory: "1Gi" }, limits: { cpu: "250m", memory: "1Gi" } });
         expect(container(run, "master").resources).toEqual({});
         expect(envOf(container(run, "master"))).toMatchObject({ GP_STANDBY: "true", GP_PRIMARY_SEGMENT_COUNT: "6" });
     });

@@ -1,3 +1,4 @@
+import { keepCustomResourceDefinitions } from "../components/storage/rook-ceph";
 import { deploy, configProblems, type Deployment } from "./harness";
 
 const CHART = "kubernetes:helm.sh/v4:Chart";
@@ -39,16 +40,16 @@ describe("rook-ceph on gke (production)", () => {
         expect(spec.mon).toMatchObject({ count: 3, allowMultiplePerNode: false, volumeClaimTemplate: { spec: { storageClassName: "premium-rwo" } } });
         expect(spec.cephVersion.image).toBe("quay.io/ceph/ceph:v20.2.4");
         const set = spec.storage.storageClassDeviceSets[0];
-        expect(set).toMatchObject({ count: 3, portable: true });
-        expect(set.volumeClaimTemplates[0].spec).toMatchObject({ storageClassName: "premium-rwo", volumeMode: "Block", resources: { requests: { storage: "512Gi" } } });
+        expect(set).toMatchObject({ count: 6, portable: true });
+        expect(set.volumeClaimTemplates[0].spec).toMatchObject({ storageClassName: "premium-rwo", volumeMode: "Block", resources: { requests: { storage: "2304Gi" } } });
         expect(set.placement.topologySpreadConstraints.map((c: { topologyKey: string }) => c.topologyKey)).toEqual(["topology.kubernetes.io/zone", "kubernetes.io/hostname"]);
         expect(spec.placement.all.tolerations).toEqual([{ key: "greenplum-k8s/ceph", operator: "Equal", value: "true", effect: "NoSchedule" }]);
         expect(spec.placement.all.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions).toEqual([{ key: "greenplum-k8s/pool", operator: "In", values: ["ceph"] }]);
         expect(spec.cleanupPolicy.allowUninstallWithVolumes).toBe(false);
     });
 
-    test("the pool keeps 3 copies and refuses unsafe sizes; the cluster is protected from deletion", () => {
-        expect(gke.object("CephBlockPool", "greenplum").spec).toEqual({ failureDomain: "host", replicated: { size: 3, requireSafeReplicaSize: true } });
+    test("the pool keeps 3 copies, one per zone (portable OSDs' CRUSH host is their PVC), and refuses unsafe sizes; the cluster is protected from deletion", () => {
+        expect(gke.object("CephBlockPool", "greenplum").spec).toEqual({ failureDomain: "zone", replicated: { size: 3, requireSafeReplicaSize: true } });
         expect(gke.resource(CEPH_CLUSTER, "ceph-cluster").options.protect).toBe(true);
     });
 
@@ -58,6 +59,45 @@ describe("rook-ceph on gke (production)", () => {
         expect(sc.parameters).toMatchObject({ clusterID: "rook-ceph", pool: "greenplum", "csi.storage.k8s.io/fstype": "xfs" });
         expect(sc.metadata.labels["greenplum-k8s/data-storage-class"]).toBe("true");
         expect(gke.outputs.storageClassName).toBe("greenplum-data");
+    });
+
+    test("OSD prepare pods are spread strictly over zones (they place the volumes), OSDs follow; each selected by the label it carries", () => {
+        const set = (gke.object("CephCluster", "rook-ceph").spec as any).storage.storageClassDeviceSets[0];
+        const selectors = (constraints: any[]) => constraints.map((c) => [c.topologyKey, c.whenUnsatisfiable, c.labelSelector.matchLabels.app]);
+        expect(selectors(set.placement.topologySpreadConstraints)).toEqual([
+            ["topology.kubernetes.io/zone", "ScheduleAnyway", "rook-ceph-osd"],
+            ["kubernetes.io/hostname", "ScheduleAnyway", "rook-ceph-osd"],
+        ]);
+        expect(selectors(set.preparePlacement.topologySpreadConstraints)).toEqual([
+            ["topology.kubernetes.io/zone", "DoNotSchedule", "rook-ceph-osd-prepare"],
+            ["kubernetes.io/hostname", "ScheduleAnyway", "rook-ceph-osd-prepare"],
+        ]);
+    });
+
+    test("CSI keys are AES, which kernels before 7.0 can use (Ceph v20 defaults to AES256K)", () => {
+        expect((gke.object("CephCluster", "rook-ceph").spec as any).security).toEqual({ cephx: { csi: { keyType: "aes" } } });
+    });
+
+    test("rook-ceph has the ResourceQuota GKE requires for system-*-critical pods, before anything runs there", () => {
+        const quota = gke.object("ResourceQuota", "critical-pods") as any;
+        expect(quota.metadata.namespace).toBe("rook-ceph");
+        expect(quota.spec.scopeSelector.matchExpressions).toEqual([{ scopeName: "PriorityClass", operator: "In", values: ["system-node-critical", "system-cluster-critical"] }]);
+        const spec = gke.object("CephCluster", "rook-ceph").spec as any;
+        const drivers = gke.resource(CHART, "ceph-csi-drivers").inputs.values as any;
+        const priorities = [...Object.values(spec.priorityClassNames), drivers.operatorConfig.driverSpecDefaults.nodePlugin.priorityClassName, drivers.operatorConfig.driverSpecDefaults.controllerPlugin.priorityClassName];
+        for (const priority of priorities) expect(quota.spec.scopeSelector.matchExpressions[0].values).toContain(priority);
+        expect(gke.resource(CHART, "rook-ceph-operator").options.dependencies).toContain(gke.resource("kubernetes:core/v1:ResourceQuota", "rook-ceph-critical-pods").urn);
+    });
+
+    test("Rook's CRDs outlive the chart: deleting one would delete the CephCluster", () => {
+        expect(gke.resource(CHART, "rook-ceph-operator").options.transforms).toBe(1);
+        const crd = { type: "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition", name: "cephclusters.ceph.rook.io", props: { kind: "CustomResourceDefinition" }, opts: { protect: false } };
+        expect(keepCustomResourceDefinitions(crd as any)).toEqual({ props: crd.props, opts: { protect: false, retainOnDelete: true } });
+        expect(keepCustomResourceDefinitions({ ...crd, type: "kubernetes:apps/v1:Deployment" } as any)).toBeUndefined();
+    });
+
+    test("the RBD driver runs the snapshotter (the chart's default is snapshotPolicy none)", () => {
+        expect((gke.resource(CHART, "ceph-csi-drivers").inputs.values as any).drivers.rbd.snapshotPolicy).toBe("volumeSnapshot");
     });
 
     test("a VolumeSnapshotClass for Greenplum volumes that keeps snapshots in production", () => {
@@ -83,8 +123,21 @@ describe("rook-ceph on minikube (dev)", () => {
         expect(spec.mon).toEqual({ count: 1, allowMultiplePerNode: true });
         expect(spec.mgr).toMatchObject({ count: 1, allowMultiplePerNode: true });
         expect(spec.storage).toEqual({ useAllNodes: true, useAllDevices: false, deviceFilter: "^vdb$" });
-        expect(spec.dataDirHostPath).toBe("/data/rook");
+        // Each install its own directory: a re-install's mons would refuse the old cluster's state.
+        expect(spec.dataDirHostPath).toBe("/data/rook/0a1b2c3d");
+        expect(dev.resource(CEPH_CLUSTER, "ceph-cluster").options.ignoreChanges).toContain("spec.dataDirHostPath");
         expect(spec.placement.all).toEqual({});
+    });
+
+    test("no VolumeSnapshotClass and no snapshotter: minikube has the snapshot CRDs only with an addon", () => {
+        expect(dev.objects.filter((o) => o.kind === "VolumeSnapshotClass")).toEqual([]);
+        expect((dev.resource(CHART, "ceph-csi-drivers").inputs.values as any).drivers.rbd.snapshotPolicy).toBe("none");
+    });
+
+    test("a re-install wipes the previous dev cluster's OSD from the disk; CSI keys are AES", () => {
+        const spec = dev.object("CephCluster", "rook-ceph").spec as any;
+        expect(spec.cleanupPolicy).toEqual({ wipeDevicesFromOtherClusters: true, allowUninstallWithVolumes: true });
+        expect(spec.security.cephx.csi.keyType).toBe("aes");
     });
 
     test("pool size 1 without requireSafeReplicaSize; volumes may be deleted; the cluster is not protected", () => {
@@ -106,6 +159,15 @@ describe("local-path (dev default)", () => {
         const deployment = dev.object("Deployment", "local-path-provisioner") as Record<string, any>;
         expect(deployment.spec.template.spec.containers[0].image).toBe("rancher/local-path-provisioner:v0.0.37");
         expect(deployment.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
+    });
+
+    test("helper pods run as the ServiceAccount the program creates, not the provisioner's default name", () => {
+        const pod = (dev.object("Deployment", "local-path-provisioner") as any).spec.template.spec;
+        const env = Object.fromEntries(pod.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+        expect(env.SERVICE_ACCOUNT_NAME).toBe("local-path-provisioner");
+        expect(dev.object("ServiceAccount", "local-path-provisioner").metadata.namespace).toBe("local-path-storage");
+        const binding = dev.object("RoleBinding", "local-path-provisioner") as any;
+        expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: env.SERVICE_ACCOUNT_NAME, namespace: "local-path-storage" }]);
     });
 
     test("the class binds where the pod lands and deletes volumes on dev", () => {

@@ -31,6 +31,8 @@ export interface RegisteredResource {
         /** Earlier identities (type and name) the engine maps onto this resource. */
         aliases: { type: string; name: string }[];
         customTimeouts?: { create: string; update: string; delete: string };
+        /** How many transforms (`transforms` option) the engine would call for this resource's children. */
+        transforms: number;
     };
 }
 
@@ -49,6 +51,7 @@ interface RegisterRequest {
     getIgnorechangesList(): string[];
     getAliasesList(): { getSpec(): { getType(): string; getName(): string } | undefined }[];
     getCustomtimeouts(): { getCreate(): string; getUpdate(): string; getDelete(): string } | undefined;
+    getTransformsList(): unknown[];
 }
 type Callback = (err: unknown, response?: { getUrn(): string }) => void;
 interface Monitor {
@@ -110,6 +113,8 @@ function computedState(type: string, name: string, inputs: Record<string, unknow
             return { ...inputs, endpoint: "203.0.113.10", masterAuth: { ...(inputs.masterAuth as object), clusterCaCertificate: "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t" } };
         case "gcp:serviceaccount/account:Account":
             return { ...inputs, email: `${inputs.accountId}@${inputs.project}.iam.gserviceaccount.com` };
+        case "random:index/randomId:RandomId":
+            return { ...inputs, hex: "0a1b2c3d" };
         case "random:index/randomPassword:RandomPassword":
             return { ...inputs, result: `mock-password-${name}` };
         case "tls:index/privateKey:PrivateKey":
@@ -177,6 +182,7 @@ export async function runProgram(
                     return spec ? [{ type: spec.getType(), name: spec.getName() }] : [];
                 }),
                 ...(timeouts ? { customTimeouts: { create: timeouts.getCreate(), update: timeouts.getUpdate(), delete: timeouts.getDelete() } } : {}),
+                transforms: req.getTransformsList().length,
             },
         };
         resources.push(resource);

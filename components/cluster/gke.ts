@@ -57,7 +57,7 @@ export function createGkeCluster(config: GkeConfig, project: string, cephNodes: 
         logConfig: { aggregationInterval: "INTERVAL_5_SEC", flowSampling: 0.5, metadata: "INCLUDE_ALL_METADATA" },
     }, opts);
     const router = new gcp.compute.Router("router", { name: `${name}-router`, project, region: config.region, network: network.id }, opts);
-    new gcp.compute.RouterNat("nat", {
+    const nat = new gcp.compute.RouterNat("nat", {
         name: `${name}-nat`,
         project,
         region: config.region,
@@ -69,7 +69,7 @@ export function createGkeCluster(config: GkeConfig, project: string, cephNodes: 
 
     // Nodes run as a dedicated account with only what a node needs (logs, metrics, image pulls).
     const nodeAccount = new gcp.serviceaccount.Account("node-sa", { project, accountId: `${name}-nodes`.slice(0, 30), displayName: `GKE nodes of ${name}` }, opts);
-    new gcp.projects.IAMMember("node-sa-default-node", {
+    const nodeAccountRole = new gcp.projects.IAMMember("node-sa-default-node", {
         project,
         role: "roles/container.defaultNodeServiceAccount",
         member: pulumi.interpolate`serviceAccount:${nodeAccount.email}`,
@@ -102,6 +102,9 @@ export function createGkeCluster(config: GkeConfig, project: string, cephNodes: 
     }, { ...opts, ignoreChanges: ["nodeConfig"] });
 
     const poolDefaults = { project, cluster: cluster.name, location: config.region, nodeLocations: config.zones };
+    // Private nodes pull images through the NAT and log and report as the node account: without
+    // both in place first, nodes come up unable to pull or register and the pool's creation fails.
+    const poolOpts = { ...opts, dependsOn: [nat, nodeAccountRole] };
     const management = { autoRepair: true, autoUpgrade: true };
     // One node at a time, surge first: a drain moves one Greenplum pod set member while its PDB holds the rest.
     const upgradeSettings = { maxSurge: 1, maxUnavailable: 0, strategy: "SURGE" };
@@ -120,7 +123,7 @@ export function createGkeCluster(config: GkeConfig, project: string, cephNodes: 
             labels: { [NODE_POOL_LABEL]: "greenplum" },
             linuxNodeConfig: { sysctls: greenplumNodeSysctls() },
         },
-    }, opts);
+    }, poolOpts);
     const nodePools = [greenplumPool];
 
     if (cephNodes) {
@@ -136,7 +139,7 @@ export function createGkeCluster(config: GkeConfig, project: string, cephNodes: 
                 labels: { [NODE_POOL_LABEL]: "ceph" },
                 taints: [{ ...CEPH_NODE_TAINT, effect: "NO_SCHEDULE" }],
             },
-        }, opts));
+        }, poolOpts));
     }
 
     const kubeconfig = pulumi.secret(
@@ -158,11 +161,9 @@ function hardenedNodeConfig(serviceAccount: pulumi.Input<string>, imageType: str
         shieldedInstanceConfig: { enableSecureBoot: true, enableIntegrityMonitoring: true },
         workloadMetadataConfig: { mode: "GKE_METADATA" },
         metadata: { "disable-legacy-endpoints": "true" },
-        kubeletConfig: {
-            insecureKubeletReadonlyPortEnabled: "FALSE",
-            // Graceful node shutdown lets Greenplum's preStop stop run when a node is shut down.
-            shutdownGracePeriodSeconds: 120,
-            shutdownGracePeriodCriticalPodsSeconds: 30,
-        },
+        // No shutdownGracePeriodSeconds: GKE accepts it only on Spot or preemptible pools (the
+        // field's docs in @pulumi/gcp) and rejects the cluster with a 400 otherwise. Planned
+        // node stops (upgrades, repairs) drain the node, which honours terminationGracePeriodSeconds.
+        kubeletConfig: { insecureKubeletReadonlyPortEnabled: "FALSE" },
     };
 }

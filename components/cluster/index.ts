@@ -41,13 +41,17 @@ export class Cluster extends pulumi.ComponentResource {
         // without it Pulumi would replace the provider and, on GKE, the cluster itself.
         super("greenplum-k8s:cluster:Cluster", name, {}, { ...opts, aliases: [...(opts?.aliases ?? []), { type: "greenplum-k8s:target:Target" }] });
         const { target } = args;
+        // upsertExistingObjects: a production destroy retains the Greenplum namespace, sets and Secret
+        // (retainOnDelete); the next up adopts them with a server-side apply instead of failing with
+        // AlreadyExists. Every object here has an explicit name and renames carry aliases, so an
+        // upsert never lands on an object another resource of this stack still manages.
 
         if (target.kind === "gke") {
             if (!args.gke || !args.gcpProject) throw new Error("target.kind gke needs the gke config block and a GCP project");
             const gke = createGkeCluster(args.gke, args.gcpProject, args.cephNodes, this);
             this.kubeconfig = gke.kubeconfig;
             this.zoneCount = gke.zoneCount;
-            this.provider = new k8s.Provider("gke", { kubeconfig: gke.kubeconfig, enableServerSideApply: true }, { parent: this, dependsOn: gke.nodePools });
+            this.provider = new k8s.Provider("gke", { kubeconfig: gke.kubeconfig, enableServerSideApply: true, upsertExistingObjects: true }, { parent: this, dependsOn: gke.nodePools });
             this.greenplumPlacement = { nodeSelector: { [NODE_POOL_LABEL]: "greenplum" } };
             this.cephPlacement = {
                 nodeSelector: { [NODE_POOL_LABEL]: "ceph" },
@@ -56,7 +60,15 @@ export class Cluster extends pulumi.ComponentResource {
         } else {
             const context = target.context ?? "minikube";
             this.zoneCount = 1;
-            this.provider = new k8s.Provider(target.kind, { context, kubeconfig: target.kubeconfig, enableServerSideApply: true }, { parent: this });
+            this.provider = new k8s.Provider(target.kind, {
+                context,
+                kubeconfig: target.kubeconfig,
+                enableServerSideApply: true,
+                upsertExistingObjects: true,
+                // After `minikube delete` nothing is left to delete: `destroy` drops the state
+                // instead of failing on an unreachable cluster. Not for other clusters, which may only be unreachable for a while.
+                deleteUnreachable: target.kind === "minikube",
+            }, { parent: this });
             this.greenplumPlacement = {};
             this.cephPlacement = {};
         }

@@ -18,6 +18,11 @@ export function gkeKubeconfig(contextName: string, endpoint: string, clusterCaCe
                     exec: {
                         apiVersion: "client.authentication.k8s.io/v1beta1",
                         command: "gke-gcloud-auth-plugin",
+                        // Application Default Credentials (a CI service account, or `gcloud auth
+                        // application-default login`), as gcloud writes it when
+                        // container/use_application_default_credentials is set; without it the
+                        // plugin needs a `gcloud auth login` account.
+                        args: ["--use_application_default_credentials"],
                         installHint: "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
                         provideClusterInfo: true,
                         interactiveMode: "Never",

@@ -42,6 +42,22 @@ export function podScripts(): Record<string, string> {
     return scripts;
 }
 
+/** A later change to the client Service (type, source ranges) waits this long for the acting master. */
+export const CLIENT_SERVICE_UPDATE_TIMEOUT_SECONDS = 600;
+
+/**
+ * A drain takes at most one segment pod of a set at a time (anti-affinity keeps its pair on other
+ * nodes). In production no drain evicts a master pod: evicting the acting master stops the whole
+ * cluster until it restarts elsewhere, so a drain (GKE's auto-upgrade waits up to an hour on a
+ * PDB) waits for an operator to fail over with `gp-failover` or move the pod.
+ */
+export function podDisruptionBudgetArgs(set: SetName, namespace: string, production: boolean): k8s.policy.v1.PodDisruptionBudgetArgs {
+    return {
+        metadata: { name: set, namespace, labels: commonLabels() },
+        spec: { maxUnavailable: set === MASTER_SET && production ? 0 : 1, selector: { matchLabels: setSelector(set) } },
+    };
+}
+
 export interface GreenplumClusterArgs {
     greenplum: GreenplumConfig;
     profile: Profile;
@@ -91,11 +107,16 @@ export class GreenplumCluster extends pulumi.ComponentResource {
         }, { ...k8sOpts, protect: production, retainOnDelete: production });
         const inNamespace = { ...k8sOpts, dependsOn: [namespace] };
 
-        const password = new random.RandomPassword("gpadmin-password", { length: 32, special: false }, { parent: this });
+        // The database keeps the password it was initialised with: after a production destroy the
+        // retained Secret holds it, and `greenplum.adminPassword` (a secret config value) hands it back
+        // to the next up instead of a new random one that would no longer match.
+        const passwordValue = gp.adminPassword !== undefined
+            ? pulumi.secret(gp.adminPassword)
+            : new random.RandomPassword("gpadmin-password", { length: 32, special: false }, { parent: this }).result;
         const adminSecret = new k8s.core.v1.Secret("admin", {
             metadata: { name: ADMIN_SECRET, namespace: namespaceName, labels: commonLabels() },
             type: "Opaque",
-            stringData: { username: ADMIN_USER, password: password.result },
+            stringData: { username: ADMIN_USER, password: passwordValue },
         }, { ...inNamespace, retainOnDelete: production });
 
         // One user key for gpadmin everywhere and one host key for every sshd: known_hosts is exact, no trust on first use.
@@ -135,18 +156,12 @@ export class GreenplumCluster extends pulumi.ComponentResource {
         const policies = Object.entries(networkPolicyArgs(gp, namespaceName)).map(
             ([policyName, policyArgs]) => new k8s.networking.v1.NetworkPolicy(policyName, policyArgs, inNamespace),
         );
-        const initTimeout = `${firstInitTimeoutSeconds(gp)}s`;
         new k8s.core.v1.Service("headless", headlessServiceArgs(namespaceName), inNamespace);
-        // Pulumi waits for the client Service's endpoint to be ready, i.e. for the first init.
-        const clientService = new k8s.core.v1.Service("client", clientServiceArgs(gp, namespaceName, args.onGke), {
-            ...inNamespace,
-            ignoreChanges: ["spec.selector"],
-            customTimeouts: { create: initTimeout, update: initTimeout },
-        });
 
         const sets: SetName[] = gp.segments.mirrors ? [MASTER_SET, PRIMARY_SET, MIRROR_SET] : [MASTER_SET, PRIMARY_SET];
+        const statefulSets: k8s.apps.v1.StatefulSet[] = [];
         for (const set of sets) {
-            new k8s.apps.v1.StatefulSet(set, statefulSetArgs({
+            statefulSets.push(new k8s.apps.v1.StatefulSet(set, statefulSetArgs({
                 set,
                 gp,
                 profile: args.profile,
@@ -164,26 +179,35 @@ export class GreenplumCluster extends pulumi.ComponentResource {
                 // Production sets are neither deleted nor replaced (which would drop them) without an explicit unprotect.
                 protect: production,
                 retainOnDelete: production,
-                customTimeouts: { create: initTimeout, update: initTimeout },
-            });
-            // A drain takes at most one pod of a set at a time; anti-affinity keeps a segment's pair on other nodes.
-            new k8s.policy.v1.PodDisruptionBudget(set, {
-                metadata: { name: set, namespace: namespaceName, labels: commonLabels() },
-                spec: { maxUnavailable: 1, selector: { matchLabels: setSelector(set) } },
-            }, inNamespace);
+            }));
+            new k8s.policy.v1.PodDisruptionBudget(set, podDisruptionBudgetArgs(set, namespaceName, production), inNamespace);
         }
+
+        // The first up waits here for the first init: created after the sets, the client Service's
+        // await (pulumi-kubernetes await/service.go) ends when the acting master's endpoint is ready
+        // and fails at the timeout while it is not ready. Its one gap: a master pod that never got an
+        // address (unschedulable) leaves no not-ready endpoint, and the await then passes at the
+        // timeout; the capacity model refuses configs whose pods cannot be scheduled. The sets
+        // themselves skip the await, so later ups and refreshes do not wait on an unready pod.
+        const initTimeout = `${firstInitTimeoutSeconds(gp)}s`;
+        const clientService = new k8s.core.v1.Service("client", clientServiceArgs(gp, namespaceName, args.onGke), {
+            ...inNamespace,
+            dependsOn: [namespace, ...statefulSets],
+            ignoreChanges: ["spec.selector"],
+            customTimeouts: { create: initTimeout, update: `${CLIENT_SERVICE_UPDATE_TIMEOUT_SECONDS}s` },
+        });
 
         this.namespace = namespaceName;
         this.port = MASTER_PORT;
         this.database = gp.database;
         this.username = ADMIN_USER;
-        this.password = pulumi.secret(password.result);
+        this.password = pulumi.secret(passwordValue);
         const inClusterHost = clientServiceHost(namespaceName, args.clusterDomain);
         this.host = gp.service.type === "LoadBalancer"
             ? clientService.status.apply((s) => s?.loadBalancer?.ingress?.[0]?.ip ?? s?.loadBalancer?.ingress?.[0]?.hostname ?? inClusterHost)
             : pulumi.output(inClusterHost);
         this.connectionUri = pulumi.secret(
-            pulumi.interpolate`postgresql://${this.username}:${password.result.apply(encodeURIComponent)}@${this.host}:${this.port}/${this.database}`,
+            pulumi.interpolate`postgresql://${this.username}:${passwordValue.apply(encodeURIComponent)}@${this.host}:${this.port}/${this.database}`,
         );
 
         this.registerOutputs({ host: this.host, port: this.port, database: this.database, username: this.username, password: this.password, connectionUri: this.connectionUri });

@@ -4,6 +4,9 @@ import { commonLabels, MASTER_PORT, MASTER_SET, setSelector } from "./naming";
 
 const greenplumPods = { matchLabels: { "app.kubernetes.io/name": "greenplum" } };
 
+/** Label a namespace with this ("true") to let its pods connect to the master when client sources are configured. */
+export const CLIENT_NAMESPACE_LABEL = "greenplum-k8s/client";
+
 /**
  * Default deny in the Greenplum namespace; Greenplum pods talk freely among themselves (the UDP
  * interconnect uses ephemeral ports, replication and sshd their own) and to DNS; clients reach
@@ -40,7 +43,11 @@ export function networkPolicyArgs(gp: GreenplumConfig, namespace: string): Recor
                 ingress: [
                     {
                         // No configured sources: any client may try (a password is still required).
-                        ...(clientSources.length > 0 ? { from: clientSources.map((cidr) => ({ ipBlock: { cidr } })) } : {}),
+                        // ipBlock matches only addresses outside the cluster under Dataplane V2 (Cilium):
+                        // in-cluster clients are admitted by their namespace's label instead.
+                        ...(clientSources.length > 0
+                            ? { from: [...clientSources.map((cidr) => ({ ipBlock: { cidr } })), { namespaceSelector: { matchLabels: { [CLIENT_NAMESPACE_LABEL]: "true" } } }] }
+                            : {}),
                         ports: [{ protocol: "TCP", port: MASTER_PORT }],
                     },
                 ],

@@ -29,6 +29,7 @@ import {
     SSH_SECRET,
     type SetName,
 } from "./naming";
+import { greenplumServerSettings, serverSettingsEnv } from "./server-settings";
 import { containerResources, HOST_WAIT_SECONDS, IMMEDIATE_STOP_TIMEOUT_SECONDS, stopTimeoutSeconds, terminationGracePeriodSeconds } from "./sizing";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
@@ -116,7 +117,12 @@ function environment(inputs: StatefulSetInputs): k8s.types.input.core.v1.EnvVar[
         GP_STOP_TIMEOUT_SECONDS: String(stopTimeoutSeconds(gp)),
         GP_STOP_IMMEDIATE_TIMEOUT_SECONDS: String(IMMEDIATE_STOP_TIMEOUT_SECONDS),
     };
-    if (set === MASTER_SET) env.GP_HBA_EXTRA = gp.masterAndStandby.hostBasedAuthentication;
+    if (set === MASTER_SET) {
+        env.GP_HBA_EXTRA = gp.masterAndStandby.hostBasedAuthentication;
+        // Memory settings that keep Greenplum under its pods' limits; the master applies them cluster-wide with gpconfig.
+        const settings = greenplumServerSettings(gp.segments.memory, gp.masterAndStandby.memory);
+        if (settings.length > 0) env.GP_SERVER_SETTINGS = serverSettingsEnv(settings);
+    }
     return [
         { name: "GP_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
         ...Object.entries(env).map(([name, value]) => ({ name, value })),
@@ -221,6 +227,10 @@ export function statefulSetArgs(inputs: StatefulSetInputs): k8s.apps.v1.Stateful
             annotations: {
                 // volumeClaimTemplates are immutable and ignored in diffs (see index.ts): this shows a change in the preview.
                 "greenplum-k8s/volume-claim": pulumi.interpolate`${settings.storage} on ${storageClassName}`,
+                // pulumi-kubernetes would otherwise wait on every update and refresh for all replicas to be
+                // ready, which after a failover or with a segment down never happens (OnDelete: an update
+                // changes no pod anyway). The first init is awaited through the client Service (index.ts).
+                "pulumi.com/skipAwait": "true",
             },
         },
         spec: {

@@ -12,6 +12,8 @@ export interface StorageArgs {
     provider: k8s.Provider;
     /** Where Ceph daemons run (the target's Ceph nodes). */
     cephPlacement: NodePlacement;
+    /** Zones the nodes span: with one per replica Ceph keeps each copy in its own zone. */
+    zoneCount: number;
 }
 
 /**
@@ -33,7 +35,7 @@ export class Storage extends pulumi.ComponentResource {
 
         switch (storage.backend) {
             case "rook-ceph": {
-                const ceph = createRookCeph(storage, args.profile, args.cephPlacement, childOpts);
+                const ceph = createRookCeph(storage, args.profile, args.cephPlacement, args.zoneCount, childOpts);
                 this.storageClassName = ceph.storageClass.metadata.name;
                 this.volumeSnapshotClassName = ceph.snapshotClassName;
                 this.ready = ceph.ready;

@@ -99,6 +99,9 @@ export function createLocalPath(storage: StorageConfig, opts: pulumi.CustomResou
                             env: [
                                 { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
                                 { name: "CONFIG_MOUNT_PATH", value: "/etc/config/" },
+                                // Helper pods run as this account; unset, the provisioner uses
+                                // "local-path-provisioner-service-account" (its main.go default), which does not exist here.
+                                { name: "SERVICE_ACCOUNT_NAME", value: NAME },
                                 { name: "HEALTH_PORT", value: "8080" },
                             ],
                             ports: [{ name: "health", containerPort: 8080 }],
