@@ -87,13 +87,15 @@ acting_master_boot() {
   fi
   case "$state" in
   gpinitsystem-started)
-    master_half_init_report "$state"
-    GPK_MODE=parked
+    master_clear_half_init
+    master_first_init
+    master_post_init
+    GPK_MODE=acting
     return 0
     ;;
   none)
     if [[ -d "$dir" ]] && ! gpk_has_data "$dir"; then
-      master_half_init_report "no state file, but ${dir} exists without PG_VERSION"
+      master_half_init_report "no init state, but ${dir} exists without PG_VERSION"
       GPK_MODE=parked
       return 0
     fi
@@ -125,6 +127,8 @@ acting_master_boot() {
     log_info "resuming initialisation after gpinitsystem"
     master_post_init
   elif gpk_master_sql_ok; then
+    # The Secret is the truth for the password (e.g. handed back after a destroy): applied on every start.
+    master_set_password
     master_apply_server_settings
   fi
   GPK_MODE=acting

@@ -143,6 +143,14 @@ gpk_own_dir() {
   segment-b) printf '%s\n' "$GPK_MIRROR_DIR" ;;
   esac
 }
+# The data directory of any pod's own instance, by its name.
+gpk_pod_data_dir() {
+  case "$1" in
+  master-*) printf '%s\n' "$GPK_MASTER_DIR" ;;
+  segment-a-*) printf '%s\n' "$GPK_PRIMARY_DIR" ;;
+  segment-b-*) printf '%s\n' "$GPK_MIRROR_DIR" ;;
+  esac
+}
 gpk_own_port() {
   case "$GP_SET" in
   master) printf '%s\n' "$GP_MASTER_PORT" ;;

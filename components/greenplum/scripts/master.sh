@@ -107,11 +107,7 @@ master_topology_report() {
 master_refuse_existing_data() {
   local pod dir found=()
   while read -r pod; do
-    case "$pod" in
-    master-*) dir="$GPK_MASTER_DIR" ;;
-    segment-a-*) dir="$GPK_PRIMARY_DIR" ;;
-    segment-b-*) dir="$GPK_MIRROR_DIR" ;;
-    esac
+    dir="$(gpk_pod_data_dir "$pod")"
     [[ "$pod" == "$(gpk_self)" ]] && continue
     if ! gpk_ssh "$(gpk_fqdn "$pod")" "test ! -e $(printf '%q' "$dir/PG_VERSION")" </dev/null >/dev/null 2>&1; then
       found+=("${pod}:${dir}")
@@ -259,22 +255,40 @@ master_post_init() {
 master_half_init_report() {
   local state="$1" ns="$GP_NAMESPACE" pod
   log_error "=================================================================="
-  log_error "HALF-INITIALISED CLUSTER: init state is '${state}' (${GPK_INIT_STATE_FILE})."
-  log_error "gpinitsystem started but did not complete. Not starting postgres and not re-running"
-  log_error "gpinitsystem over it. sshd stays up so you can inspect; logs: ${GPK_STATE_DIR}/gpAdminLogs"
-  log_error "To start over (this DESTROYS the half-built cluster, there is no data in it yet):"
+  log_error "HALF-INITIALISED CLUSTER: ${state} (${GPK_INIT_STATE_FILE})."
+  log_error "Not starting postgres and not running gpinitsystem over it. sshd stays up so you can"
+  log_error "inspect; logs: ${GPK_STATE_DIR}/gpAdminLogs. To start over (no client ever used it):"
   log_error "  kubectl -n ${ns} exec master-0 -- rm -rf ${GPK_MASTER_DIR} ${GPK_INIT_STATE_FILE}"
-  if [[ "$GP_STANDBY" == true ]]; then
-    log_error "  kubectl -n ${ns} exec master-1 -- rm -rf ${GPK_MASTER_DIR}"
-  fi
   while read -r pod; do
-    log_error "  kubectl -n ${ns} exec ${pod} -- rm -rf ${GPK_PRIMARY_DIR}"
-  done < <(gpk_primary_pods)
-  while read -r pod; do
-    log_error "  kubectl -n ${ns} exec ${pod} -- rm -rf ${GPK_MIRROR_DIR}"
-  done < <(gpk_mirror_pods)
+    [[ "$pod" == master-0 ]] && continue
+    log_error "  kubectl -n ${ns} exec ${pod} -- rm -rf $(gpk_pod_data_dir "$pod")"
+  done < <(gpk_all_pods)
   log_error "  kubectl -n ${ns} delete pod master-0"
   log_error "=================================================================="
+}
+
+# A first init that did not finish (the pod restarted or gpinitsystem failed) never served a
+# client: clients get their password and pg_hba lines only after gpinitsystem. Its leftovers are
+# stopped and moved aside (never deleted) on every pod, and the caller initialises again.
+master_clear_half_init() {
+  local hosts=() pod dir suffix
+  suffix="half-init-$(date -u +%Y%m%dT%H%M%SZ)"
+  mapfile -t hosts < <(gpk_all_pods)
+  log_warn "the first init did not finish (init state $(gpk_read_init_state)); moving its leftovers aside on every pod and initialising again"
+  gpk_wait_for_hosts "$GP_HOST_WAIT_SECONDS" "${hosts[@]}" ||
+    die "cannot clear the unfinished first init: not every host is reachable; exiting so the pod restarts and tries again"
+  for pod in "${hosts[@]}"; do
+    dir="$(gpk_pod_data_dir "$pod")"
+    local cmd
+    cmd="source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1; if [ -d $(printf '%q' "$dir") ]; then pg_ctl -D $(printf '%q' "$dir") -m immediate -w -t 60 stop >/dev/null 2>&1; mv $(printf '%q' "$dir") $(printf '%q' "${dir}.${suffix}"); fi"
+    if [[ "$pod" == "$(gpk_self)" ]]; then
+      bash -c "$cmd" || die "could not move ${dir} aside on ${pod}"
+    else
+      gpk_ssh "$(gpk_fqdn "$pod")" "$cmd" </dev/null || die "could not move ${dir} aside on ${pod}"
+    fi
+    log_info "${pod}: moved ${dir} aside to ${dir}.${suffix} (if it existed)"
+  done
+  rm -f "$GPK_INIT_STATE_FILE"
 }
 
 # ---------------------------------------------------------------------------

@@ -189,19 +189,21 @@ EOF
   [[ ! -e "$GP_DATA_ROOT/greenplum-k8s/init-state" ]]
 }
 
-@test "gpinitsystem failure leaves a detectable half-initialised state; next start refuses" {
+@test "an unfinished first init is moved aside on every pod, then gpinitsystem runs again" {
   export STUB_GPINITSYSTEM_RC=2
   run_script entrypoint.sh
   expect_status 1
   expect_output_has "gpinitsystem failed (exit 2)"
   [[ "$(cut -d' ' -f1 "$GP_DATA_ROOT/greenplum-k8s/init-state")" == gpinitsystem-started ]]
+  mkdir -p "$GP_DATA_ROOT/data-1"
   : >"$STUB_LOG"
   unset STUB_GPINITSYSTEM_RC
   run_script entrypoint.sh
   expect_status 0
-  expect_output_has "HALF-INITIALISED CLUSTER" "kubectl -n gp exec segment-a-1 -- rm -rf $GP_DATA_ROOT/data"
-  expect_no_call gpinitsystem
-  expect_no_call gpstart
+  expect_output_has "the first init did not finish" "segment-a-1: moved $GP_DATA_ROOT/data aside" "cluster initialisation complete"
+  expect_before "ssh" "gpinitsystem"
+  compgen -G "$GP_DATA_ROOT/data-1.half-init-*" >/dev/null
+  [[ "$(cut -d' ' -f1 "$GP_DATA_ROOT/greenplum-k8s/init-state")" == done ]]
 }
 
 @test "non-acting master with master data (demoted) refuses to start postgres" {
