@@ -476,9 +476,9 @@ function signalNumber(sig: NodeJS.Signals): number | undefined {
 }
 
 /** Runs a command in its own process group; on timeout the whole group is killed. */
-export function runBounded(cmd: string, args: string[], timeoutMs: number, input?: string): Promise<ExecResult> {
+export function runBounded(cmd: string, args: string[], timeoutMs: number, input?: string, env?: NodeJS.ProcessEnv): Promise<ExecResult> {
     return new Promise((resolve) => {
-        const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], detached: true });
+        const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], detached: true, env: env ?? process.env });
         let stdout = "";
         let stderr = "";
         let timedOut = false;

@@ -157,15 +157,10 @@ export function podSql(tc: TestCluster, pod: string, text: string, extraEnv = ""
     return tc.cluster.exec(pod, ["bash", "-lc", `source /usr/local/greenplum-db/greenplum_path.sh; ${extraEnv} psql -X -A -t -d template1 -c ${JSON.stringify(text)}`], { timeoutMs: 60_000 });
 }
 
-/** bin/gp-failover with the runner's kubectl. */
+/** The real bin/gp-failover, with the runner's kubectl. */
 export function gpFailover(tc: TestCluster, args: string[], timeoutMs = 600_000): Promise<ExecResult> {
-    return runBounded(path.join(REPO_ROOT, "bin/gp-failover"), args, timeoutMs, "").then((r) => r);
-}
-
-/** Environment gp-failover needs to use the runner's kubectl (set once per test file). */
-export function useRunnerKubectl(tc: TestCluster): void {
-    process.env.KUBECTL = path.join(REPO_ROOT, "test/e2e/bin/kubectl");
-    process.env.GPK_E2E_SOCKET = tc.socket;
+    const env = { ...process.env, KUBECTL: path.join(REPO_ROOT, "test/e2e/bin/kubectl"), GPK_E2E_SOCKET: tc.socket };
+    return runBounded(path.join(REPO_ROOT, "bin/gp-failover"), args, timeoutMs, "", env);
 }
 
 /** Every scenario's figures, appended to <work root>/results.jsonl for the README and the closing note. */

@@ -1,0 +1,112 @@
+/**
+ * The dev topology (the shipped dev stack's Greenplum: master + 2 primaries, no mirrors, no
+ * standby) against a real Greenplum 6, pod by pod as the kubelet runs them.
+ */
+import { firstInitTimeoutSeconds } from "../../../components/greenplum/sizing";
+import { allLogs, DEV_STACK, podSql, record, seconds, segments, sql, sqlEventually, startCluster, stopCluster, type TestCluster } from "./harness";
+
+const ROWS = 10_000;
+let tc: TestCluster;
+
+afterAll(async () => stopCluster(tc));
+
+describe("dev topology: master + 2 primaries", () => {
+    test("first init: every pod Ready within the init budget, the catalog as expected, an app writes rows", async () => {
+        tc = startCluster("dev", DEV_STACK);
+        const budget = firstInitTimeoutSeconds({ segments: { primarySegmentCount: 2, mirrors: false }, masterAndStandby: { standby: false } } as never);
+        const ms = await tc.cluster.waitReady(budget * 1000);
+        expect(await segments(tc)).toEqual([
+            { content: -1, role: "p", preferred_role: "p", mode: "n", status: "u", hostname: "master-0.agent.greenplum.svc.cluster.local", port: 5432 },
+            { content: 0, role: "p", preferred_role: "p", mode: "n", status: "u", hostname: "segment-a-0.agent.greenplum.svc.cluster.local", port: 6000 },
+            { content: 1, role: "p", preferred_role: "p", mode: "n", status: "u", hostname: "segment-a-1.agent.greenplum.svc.cluster.local", port: 6000 },
+        ]);
+        await sql(tc, `CREATE TABLE app_rows (id int) DISTRIBUTED BY (id); INSERT INTO app_rows SELECT generate_series(1, ${ROWS})`);
+        const perSegment = await sql<{ gp_segment_id: number; n: string }>(tc, "SELECT gp_segment_id, count(*) AS n FROM app_rows GROUP BY 1 ORDER BY 1");
+        expect(perSegment.map((r) => r.gp_segment_id)).toEqual([0, 1]);
+        expect(perSegment.reduce((a, r) => a + Number(r.n), 0)).toBe(ROWS);
+        // gpinitsystem's log_statement=all is replaced on every instance.
+        expect((await sql<{ log_statement: string }>(tc, "SHOW log_statement"))[0].log_statement).toBe("ddl");
+        record("dev: first init", { readySeconds: seconds(ms), rows: ROWS });
+    }, 1_800_000);
+
+    test("utility-mode connections to a segment work (gpstate -e can query it)", async () => {
+        const r = await podSql(tc, "master-0", "SELECT 1", "PGOPTIONS='-c gp_session_role=utility' PGHOST=segment-a-0 PGPORT=6000");
+        expect(r.stderr).toBe("");
+        expect(r.stdout.trim()).toBe("1");
+    }, 120_000);
+
+    test("a primary crashes (unmirrored): the kubelet restarts it and the rows are all there", async () => {
+        const started = Date.now();
+        tc.cluster.crash("segment-a-1");
+        const { ms } = await sqlEventually(tc, "SELECT count(*) FROM app_rows", 300_000);
+        await tc.cluster.waitReady(300_000);
+        expect(Number((await sql<{ n: string }>(tc, "SELECT count(*) AS n FROM app_rows"))[0].n)).toBe(ROWS);
+        record("dev: unmirrored primary crash", { queriesBackSeconds: seconds(ms), allReadySeconds: seconds(Date.now() - started), rows: ROWS });
+    }, 600_000);
+
+    test("the master crashes: restarted, Ready again, same rows", async () => {
+        const restarts = tc.cluster.pod("master-0").restarts;
+        const started = Date.now();
+        tc.cluster.crash("master-0");
+        await tc.cluster.waitFor("master-0 restarted", 120_000, () => tc.cluster.pod("master-0").restarts > restarts);
+        const ms = await tc.cluster.waitReady(600_000);
+        expect(Number((await sql<{ n: string }>(tc, "SELECT count(*) AS n FROM app_rows"))[0].n)).toBe(ROWS);
+        record("dev: master crash", { readySeconds: seconds(Date.now() - started), rows: ROWS, waitedAfterRestartSeconds: seconds(ms) });
+    }, 900_000);
+
+    test("many clients on the master: 'too many clients' never makes the supervisor kill it", async () => {
+        const { Client } = await import("pg");
+        const c = tc.cluster.clientConnection("greenplum", "greenplum-admin", tc.database);
+        const clients: InstanceType<typeof Client>[] = [];
+        let refused = "";
+        for (let i = 0; i < 400 && !refused; i++) {
+            const client = new Client({ ...c, connectionTimeoutMillis: 10_000 });
+            client.on("error", () => undefined);
+            try {
+                await client.connect();
+                clients.push(client);
+            } catch (err) {
+                refused = err instanceof Error ? err.message : String(err);
+            }
+        }
+        expect(refused).toMatch(/too many clients|remaining connection slots are reserved/);
+        const restarts = tc.cluster.pod("master-0").restarts;
+        // Two supervision passes with every slot taken.
+        await new Promise((r) => setTimeout(r, 70_000));
+        expect(tc.cluster.pod("master-0").restarts).toBe(restarts);
+        await Promise.all(clients.map((cl) => cl.end().catch(() => undefined)));
+        expect(Number((await sqlEventually<{ n: string }>(tc, "SELECT count(*) AS n FROM app_rows", 60_000)).rows[0].n)).toBe(ROWS);
+        record("dev: many clients", { clientsHeld: clients.length, masterRestarts: tc.cluster.pod("master-0").restarts - restarts });
+    }, 600_000);
+
+    test("planned outage: every pod deleted (preStop stops Greenplum cleanly) and started again without crash recovery", async () => {
+        const stopStarted = Date.now();
+        await tc.cluster.stopAll();
+        const stopMs = Date.now() - stopStarted;
+        const logsBefore = allLogs(tc, "master-0").length;
+        tc.cluster.startAgain();
+        const ms = await tc.cluster.waitReady(900_000);
+        expect(Number((await sql<{ n: string }>(tc, "SELECT count(*) AS n FROM app_rows"))[0].n)).toBe(ROWS);
+        // Each instance's server log says how the last stop went.
+        for (const pod of ["master-0", "segment-a-0", "segment-a-1"]) {
+            const dir = pod === "master-0" ? "/greenplum/data-1" : "/greenplum/data";
+            const r = await tc.cluster.exec(pod, ["bash", "-c", `grep -h -E "was not properly shut down|database system was interrupted|redo starts" ${dir}/pg_log/*.csv | tail -n 5 || true`]);
+            const since = r.stdout.split("\n").filter((l) => l.slice(0, 19) >= new Date(stopStarted).toISOString().replace("T", " ").slice(0, 19));
+            expect({ pod, crashRecovery: since }).toEqual({ pod, crashRecovery: [] });
+        }
+        expect(allLogs(tc, "master-0").slice(logsBefore)).toContain("gpstart");
+        record("dev: planned outage", { stopSeconds: seconds(stopMs), readyAgainSeconds: seconds(ms), rows: ROWS });
+    }, 1_800_000);
+
+    test("every pod deleted at once and recreated with new addresses: Ready again, same rows", async () => {
+        const before = new Map(tc.cluster.podNames().map((n) => [n, tc.cluster.pod(n).address]));
+        const started = Date.now();
+        await Promise.all(tc.cluster.podNames().map((n) => tc.cluster.deletePod(n)));
+        await tc.cluster.waitFor("pods recreated", 120_000, () => tc.cluster.podNames().every((n) => tc.cluster.pod(n).phase === "Running"));
+        for (const [name, address] of before) expect(tc.cluster.pod(name).address).not.toBe(address);
+        const ms = await tc.cluster.waitReady(900_000);
+        expect(Number((await sql<{ n: string }>(tc, "SELECT count(*) AS n FROM app_rows"))[0].n)).toBe(ROWS);
+        expect((await segments(tc)).every((r) => r.status === "u")).toBe(true);
+        record("dev: all pods recreated with new addresses", { readySeconds: seconds(Date.now() - started), afterRecreateSeconds: seconds(ms), rows: ROWS });
+    }, 1_800_000);
+});
