@@ -142,6 +142,18 @@ describe("no-public-load-balancer", () => {
             expect.stringContaining("Service greenplum/greenplum: a LoadBalancer open to the internet; set spec.loadBalancerSourceRanges"),
         ]);
     });
+
+    it("rejects source ranges that include 0.0.0.0/0, and says how to allow it deliberately", () => {
+        const open = lb({}, { loadBalancerSourceRanges: ["10.0.0.0/8", "0.0.0.0/0"] });
+        expect(runResourcePolicy(loadBalancer, { ...svc, props: open })).toEqual([
+            "Service greenplum/greenplum: a LoadBalancer open to everywhere (loadBalancerSourceRanges has 0.0.0.0/0); set spec.loadBalancerSourceRanges to the client CIDRs " +
+                '(greenplum-k8s:greenplum.service.loadBalancerSourceRanges) or make it internal (annotation networking.gke.io/load-balancer-type: "Internal", ' +
+                "greenplum-k8s:greenplum.service.internal true). To expose it deliberately, list it in this policy's allowedPublicServices " +
+                '("no-public-load-balancer": {"allowedPublicServices": ["greenplum/greenplum"]}) in the stack\'s policy config.',
+        ]);
+        expect(runResourcePolicy(loadBalancer, { ...svc, props: open }, { allowedPublicServices: ["greenplum/greenplum"] })).toEqual([]);
+        expect(runResourcePolicy(loadBalancer, { ...svc, props: open }, { allowedPublicServices: ["other/greenplum"] })).toHaveLength(1);
+    });
 });
 
 describe("greenplum-network-policy", () => {
