@@ -131,8 +131,8 @@ describe("no-public-load-balancer", () => {
     const lb = (metadata: Obj, spec: Obj = {}) => ({ metadata: { name: "greenplum", namespace: "greenplum", ...metadata }, spec: { type: "LoadBalancer", ...spec } });
 
     it("passes internal load balancers, restricted ones and other service types", () => {
-        expect(checkLoadBalancer(lb({ annotations: { "networking.gke.io/load-balancer-type": "Internal" } }), {}, svc)).toEqual([]);
-        expect(checkLoadBalancer(lb({ annotations: { "cloud.google.com/load-balancer-type": "Internal" } }), {}, svc)).toEqual([]);
+        expect(checkLoadBalancer(lb({ annotations: { "networking.gke.io/load-balancer-type": "Internal" } }), { allowedPublicServices: [] }, svc)).toEqual([]);
+        expect(checkLoadBalancer(lb({ annotations: { "cloud.google.com/load-balancer-type": "Internal" } }), { allowedPublicServices: [] }, svc)).toEqual([]);
         expect(runResourcePolicy(loadBalancer, { ...svc, props: lb({}, { loadBalancerSourceRanges: ["203.0.113.0/24"] }) })).toEqual([]);
         expect(runResourcePolicy(loadBalancer, { ...svc, props: { spec: { type: "NodePort" } } })).toEqual([]);
     });
