@@ -1,4 +1,3 @@
-import { firstInitTimeoutSeconds, stopTimeoutSeconds } from "../components/greenplum";
 import { maskSecrets } from "../tools/mock-runtime";
 import { deploy, type Deployment } from "./harness";
 
@@ -118,10 +117,10 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
     });
 
     test("pulumi up waits long enough for a first init of this size", () => {
-        const timeout = `${firstInitTimeoutSeconds({ segments: { primarySegmentCount: 4, mirrors: true }, masterAndStandby: { standby: true } } as never)}s`;
+        // 600 s for hosts + 600 s for gpinitsystem + 60 s per segment instance (4 primaries, 4 mirrors) + 300 s for the standby.
+        const timeout = "1980s";
         expect(gke.resource(STATEFUL_SET, "master").options.customTimeouts).toEqual({ create: timeout, update: timeout, delete: "" });
         expect(gke.resource("kubernetes:core/v1:Service", "client").options.customTimeouts).toEqual({ create: timeout, update: timeout, delete: "" });
-        expect(timeout).toBe("1980s");
     });
 });
 
@@ -156,7 +155,8 @@ describe("lifecycle: usable readiness, gentle liveness, a fast clean stop", () =
             const grace = podSpec(dev, set).terminationGracePeriodSeconds;
             const env = envOf(container(dev, set));
             const stop = Number(env.GP_STOP_TIMEOUT_SECONDS);
-            expect(stop).toBe(stopTimeoutSeconds({ segments: { primarySegmentCount: 2 } } as never));
+            // 120 s plus 5 s per primary segment (2 on dev).
+            expect(stop).toBe(130);
             // The hook may spend the fast budget and then the immediate one; the kubelet must not kill it first.
             expect(grace).toBeGreaterThan(stop + Number(env.GP_STOP_IMMEDIATE_TIMEOUT_SECONDS));
         }
