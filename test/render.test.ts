@@ -68,7 +68,9 @@ describe.each(["dev", "gke"])("render of the %s stack", (stack) => {
     let out: string;
     beforeAll(async () => {
         out = tmp();
-        await render({ ...parseArgs(["--stack", stack, "--out", out], {}) });
+        // Without ../shared's archives (a CI elsewhere) the charts come from their repositories.
+        const fromRepositories = fs.existsSync(DEFAULT_CHARTS_DIR) ? [] : ["--charts-from-repositories"];
+        await render(parseArgs(["--stack", stack, "--out", out, ...fromRepositories], {}));
     });
 
     test("writes manifests.yaml: named, namespaced objects in registration order", () => {
