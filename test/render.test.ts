@@ -57,6 +57,30 @@ describe("render command line", () => {
         expect(fs.existsSync(path.join(dir, "out"))).toBe(false);
     });
 
+    test("keys under a look-alike config namespace are named in a warning on stderr", () => {
+        const dir = tmp();
+        const file = path.join(dir, "Pulumi.typo.yaml");
+        fs.writeFileSync(file, "config:\n  greenplum-k8s:target:\n    kind: minikube\n  greenplum_k8s:greenplum:\n    database: analytics\n");
+        const result = renderCli(["--config", file, "--out", path.join(dir, "out")]);
+        expect(result.status).toBe(0);
+        expect(result.stderr).toContain('warning: greenplum_k8s:greenplum: ignored: the config namespace "greenplum_k8s" is not "greenplum-k8s"; rename the key to greenplum-k8s:greenplum');
+    });
+
+    test("npm run policy prints violations as pulumi preview does and exits 1 on a mandatory one", () => {
+        const dir = tmp();
+        const file = path.join(dir, "Pulumi.open.yaml");
+        const gke = fs.readFileSync(path.join(root, "Pulumi.gke.yaml"), "utf8").replace("cidrBlock: 203.0.113.0/24", "cidrBlock: 0.0.0.0/0");
+        fs.writeFileSync(file, gke);
+        const policy = (args: string[]) => spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "tools/policy.ts", ...args], { cwd: root, encoding: "utf8" });
+        const open = policy(["--config", file, "--charts", path.join(dir, "none")]);
+        expect(open.status).toBe(1);
+        expect(open.stdout).toContain("policy config: production\nPolicies:\n    ❌ greenplum-k8s@v0.1.0 (local: policy)\n        - [mandatory]  gke-control-plane-not-open  (gcp:container/cluster:Cluster: cluster)\n");
+        expect(open.stdout).toContain("          GKE cluster greenplum: masterAuthorizedNetworksConfig lets 0.0.0.0/0 reach the control plane");
+        const dev = policy(["--stack", "dev"]);
+        expect(dev.status).toBe(0);
+        expect(dev.stdout).toContain("policy config: dev\nPolicies:\n    ✅ greenplum-k8s@v0.1.0 (local: policy)");
+    });
+
     test("a bad flag exits 2 with the usage", () => {
         const result = renderCli(["--stack", "dev"]);
         expect(result.status).toBe(2);

@@ -1,4 +1,6 @@
+import * as pulumi from "@pulumi/pulumi";
 import { parseStackConfig, stackConfigWarnings } from "../stacks";
+import { deploy } from "./harness";
 import { cidrProblem, cpuProblem, databaseProblem, gkeClusterNameProblem, isEverywhere, longestPodHostName, masterCidrProblem, memoryProblem, rangeOverlaps, reservedNamespaceProblem, storageProblem, zoneProblem } from "../stacks/rules";
 import { issueMessage } from "../stacks/messages";
 
@@ -125,6 +127,16 @@ describe("each mistake a newcomer makes is refused with the key, the value and t
             'GreenplumK8s:target: ignored: the config namespace "GreenplumK8s" is not "greenplum-k8s"; rename the key to greenplum-k8s:target',
         ]);
         expect(stackConfigWarnings({ "greenplum-k8s:target": "{}", "gcp:project": "p", "kubernetes:context": "x" })).toEqual([]);
+    });
+
+    test("the program warns about them in pulumi preview and up", async () => {
+        const warn = jest.spyOn(pulumi.log, "warn").mockResolvedValue();
+        try {
+            await deploy("dev", { "greenplum_k8s:greenplum": { database: "analytics" } });
+            expect(warn).toHaveBeenCalledWith('greenplum_k8s:greenplum: ignored: the config namespace "greenplum_k8s" is not "greenplum-k8s"; rename the key to greenplum-k8s:greenplum');
+        } finally {
+            warn.mockRestore();
+        }
     });
 
     test("a dotted key set without --path gets the command that sets it properly", () => {
