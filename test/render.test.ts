@@ -4,8 +4,9 @@ import * as os from "os";
 import * as path from "path";
 import { parseAllDocuments } from "yaml";
 import { kubernetesObjects } from "../tools/manifests";
-import { archiveOf, chartObjects, templateArgs } from "../tools/charts";
-import { readZipEntry } from "../tools/helm-binary";
+import { archiveOf, chartObjects, expandCharts, templateArgs } from "../tools/charts";
+import { findHelm, readZipEntry } from "../tools/helm-binary";
+import { formatAsPreview } from "../tools/policy";
 import { DEFAULT_CHARTS_DIR, durationSeconds, HelpRequested, parseArgs, render, USAGE, UsageError } from "../tools/render";
 import { readStackFile } from "../tools/stack-file";
 
@@ -76,9 +77,7 @@ describe("render command line", () => {
         expect(open.status).toBe(1);
         expect(open.stdout).toContain("policy config: production\nPolicies:\n    ❌ greenplum-k8s@v0.1.0 (local: policy)\n        - [mandatory]  gke-control-plane-not-open  (gcp:container/cluster:Cluster: cluster)\n");
         expect(open.stdout).toContain("          GKE cluster greenplum: masterAuthorizedNetworksConfig lets 0.0.0.0/0 reach the control plane");
-        const dev = policy(["--stack", "dev"]);
-        expect(dev.status).toBe(0);
-        expect(dev.stdout).toContain("policy config: dev\nPolicies:\n    ✅ greenplum-k8s@v0.1.0 (local: policy)");
+        expect(formatAsPreview([], "policy")).toBe("Policies:\n    ✅ greenplum-k8s@v0.1.0 (local: policy)");
     });
 
     test("a bad flag exits 2 with the usage", () => {
@@ -220,12 +219,8 @@ describe("charts", () => {
         expect(result.status).toBe(0);
         expect(result.stdout).toContain(`chart rook-ceph v1.20.6 (rook-ceph-operator) LEFT UNEXPANDED (its objects are not in manifests.yaml): no archive rook-ceph-v1.20.6.tgz in ${path.join(dir, "none")}`);
         expect(result.stdout).toContain("chart ceph-csi-drivers 1.0.4 (ceph-csi-drivers) LEFT UNEXPANDED");
-        const noHelm = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "tools/render.ts", "--stack", "gke", "--out", path.join(dir, "out2")], {
-            cwd: root,
-            encoding: "utf8",
-            env: { ...process.env, HELM: path.join(dir, "no-such-helm") },
-        });
-        expect(noHelm.stdout).toContain(`LEFT UNEXPANDED (its objects are not in manifests.yaml): $HELM (${path.join(dir, "no-such-helm")}) does not run`);
+        const noHelm = expandCharts([chart], { helm: findHelm({ HELM: path.join(dir, "no-such-helm") }), chartsDir: DEFAULT_CHARTS_DIR, fromRepositories: false });
+        expect(noHelm.unexpanded.map((u) => u.reason)).toEqual([`$HELM (${path.join(dir, "no-such-helm")}) does not run`]);
     });
 
     test("the zip reader returns an entry's bytes, stored or deflated", () => {
