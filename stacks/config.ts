@@ -1,6 +1,9 @@
 import { z } from "zod";
 import { capacityProblems, cephCapacityProblems, withDerivedResources } from "./capacity";
+import { greenplumPlacementProblems, gkeProblems } from "./cross-checks";
 import { deepMerge, gkeDefaults, profileDefaults } from "./defaults";
+import { issueMessage } from "./messages";
+import { show } from "./rules";
 import { stackConfigSchema, type Profile, type StackConfig } from "./schema";
 
 export const CONFIG_NAMESPACE = "greenplum-k8s";
@@ -22,10 +25,6 @@ function keyPath(path: Path): string {
     return `${CONFIG_NAMESPACE}:${rest}`;
 }
 
-function show(value: unknown): string {
-    const text = JSON.stringify(value);
-    return text === undefined ? "nothing" : text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
 
 /** Reads a config value as Pulumi hands it over: objects and numbers arrive as JSON text. */
 function decode(value: string): unknown {
@@ -133,7 +132,7 @@ function crossFieldProblems(raw: Raw, merged: Raw): [Path, string][] {
 
     const pool = at(merged, "gke", "nodePools", "greenplum") as Raw | undefined;
     const zones = at(merged, "gke", "zones");
-    if (kind === "gke" && isYes(segments.antiAffinity) && typeof pool?.nodeCountPerZone === "number" && Array.isArray(zones) && pool.nodeCountPerZone * zones.length < 2) {
+    if (kind === "gke" && isYes(segments.antiAffinity) && typeof pool?.nodeCountPerZone === "number" && Array.isArray(zones) && pool.nodeCountPerZone >= 1 && pool.nodeCountPerZone * zones.length < 2) {
         problems.push([["gke", "nodePools", "greenplum", "nodeCountPerZone"], "antiAffinity needs at least 2 Greenplum nodes in all zones together"]);
     }
     return problems;
@@ -154,6 +153,13 @@ export function parseStackConfig(allConfig: Record<string, string>): StackConfig
     for (const [fullKey, value] of Object.entries(allConfig)) {
         const [namespace, key] = fullKey.split(":", 2);
         if (namespace !== CONFIG_NAMESPACE) continue;
+        if (!TOP_LEVEL_KEYS.includes(key) && TOP_LEVEL_KEYS.includes(key.split(".")[0])) {
+            problems.push(
+                `${fullKey}: unknown key: a nested key was set without --path, so it arrived as one flat name; ` +
+                    `run pulumi config rm ${fullKey} and pulumi config set --path ${fullKey} <value>`,
+            );
+            continue;
+        }
         if (!TOP_LEVEL_KEYS.includes(key)) {
             problems.push(`${CONFIG_NAMESPACE}:${key}: unknown key; allowed keys: ${TOP_LEVEL_KEYS.map((k) => `${CONFIG_NAMESPACE}:${k}`).join(", ")}`);
             continue;
@@ -167,9 +173,10 @@ export function parseStackConfig(allConfig: Record<string, string>): StackConfig
         merged = deepMerge(merged, { gke: deepMerge(gkeDefaults, raw.gke as Raw) });
     }
 
-    const result = stackConfigSchema.safeParse(merged, { reportInput: true });
+    const result = stackConfigSchema.safeParse(merged, { reportInput: true, error: issueMessage });
     if (!result.success) problems.push(...result.error.issues.flatMap(describeIssue));
-    for (const [path, message] of crossFieldProblems(raw, merged)) problems.push(`${keyPath(path)}: ${message}`);
+    const crossField = [...crossFieldProblems(raw, merged), ...greenplumPlacementProblems(merged), ...(merged.gke === undefined ? [] : gkeProblems(merged.gke))];
+    for (const [path, message] of crossField) problems.push(`${keyPath(path)}: ${message}`);
     if (at(merged, "target", "kind") === "gke" && raw.gke !== undefined && at(raw, "gke", "project") === undefined && !allConfig["gcp:project"]) {
         problems.push(`${keyPath(["gke", "project"])}: required when target.kind is gke unless gcp:project is set: name the GCP project to create the cluster in`);
     }
@@ -186,4 +193,23 @@ export function parseStackConfig(allConfig: Record<string, string>): StackConfig
     const capacity = [...capacityProblems(config), ...cephCapacityProblems(config)];
     if (capacity.length > 0) throw new ConfigError(capacity.map(([path, message]) => `${keyPath(path)}: ${message}`));
     return config;
+}
+
+/** Config namespaces that look like ours once case and punctuation are ignored (greenplum_k8s, GreenplumK8s). */
+function looksLikeOurs(namespace: string): boolean {
+    const squash = (text: string) => text.toLowerCase().replace(/[^a-z0-9]/g, "");
+    return namespace !== CONFIG_NAMESPACE && squash(namespace) === squash(CONFIG_NAMESPACE);
+}
+
+/**
+ * Keys the program would silently ignore although they were meant for it: keys under a config
+ * namespace that is ours misspelt. Warnings, not errors: another program could own such a namespace.
+ */
+export function stackConfigWarnings(allConfig: Record<string, string>): string[] {
+    return Object.keys(allConfig)
+        .filter((fullKey) => looksLikeOurs(fullKey.split(":", 1)[0]))
+        .map((fullKey) => {
+            const [namespace, key] = fullKey.split(/:(.*)/s, 2);
+            return `${fullKey}: ignored: the config namespace ${show(namespace)} is not ${show(CONFIG_NAMESPACE)}; rename the key to ${CONFIG_NAMESPACE}:${key}`;
+        });
 }

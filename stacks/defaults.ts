@@ -104,11 +104,17 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
     return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** Objects of another variant (a different `source`, as in rookCeph.osd) share no keys with the default. */
+function sameVariant(base: Record<string, unknown>, override: Record<string, unknown>): boolean {
+    return !("source" in override) || override.source === base.source;
+}
+
 /** Merges `override` onto `base`: objects key by key, everything else (arrays included) replaced. */
 export function deepMerge(base: Defaults, override: Defaults): Defaults {
     const merged: Defaults = { ...base };
     for (const [key, value] of Object.entries(override)) {
-        merged[key] = isPlainObject(value) && isPlainObject(base[key]) ? deepMerge(base[key] as Defaults, value) : value;
+        const current = base[key];
+        merged[key] = isPlainObject(value) && isPlainObject(current) && sameVariant(current, value) ? deepMerge(current, value) : value;
     }
     return merged;
 }

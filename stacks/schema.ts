@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { cidrProblem, cpuProblem, databaseProblem, gkeClusterNameProblem, masterCidrProblem, memoryProblem, reservedNamespaceProblem, storageProblem } from "./rules";
 
 /**
  * The schema of every `greenplum-k8s:*` stack config key. Objects are strict so a typo such as
@@ -11,14 +12,29 @@ const yesNo = z
     .union([z.boolean(), z.enum(["yes", "no"])], { error: 'must be true/false or "yes"/"no"' })
     .transform((v) => v === true || v === "yes");
 
-const quantityPattern = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
-/** A Kubernetes resource quantity ("500m", "2", "4Gi"); GP4K allows "" to mean "no limit". */
-const optionalQuantity = z.string().regex(quantityPattern, { error: 'must be a Kubernetes quantity such as "500m", "2" or "4Gi", or "" for no limit' }).or(z.literal(""));
-const storageQuantity = z.string().regex(/^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)$/, { error: 'must be a storage size such as "10Gi" or "1Ti"' });
+type Rule = (value: string) => string | undefined;
+
+/** A refinement by one of `rules.ts`' functions, which say what is wrong and how to fix it. */
+function refineWith(rule: Rule) {
+    return (value: string, ctx: z.RefinementCtx) => {
+        const problem = rule(value);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+    };
+}
+
+/** A string checked by a rule alone. */
+const checked = (rule: Rule) => z.string().superRefine(refineWith(rule));
+
+/** CPU in cores or millicores; GP4K allows "" to mean "no limit". */
+const cpuQuantity = checked(cpuProblem);
+/** Memory in bytes with a unit; "" means no limit. */
+const memoryQuantity = checked(memoryProblem);
+const storageQuantity = checked(storageProblem);
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { error: "must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters" });
 const dnsSubdomain = z.string().max(253).regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, { error: "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.'" });
-const cidr = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/, { error: 'must be an IPv4 CIDR such as "10.0.0.0/8"' });
+/** A real IPv4 CIDR: octets 0-255, prefix 0-32, no host bits set. */
+const cidr = checked(cidrProblem);
 const labelMap = z.record(z.string().min(1), z.string(), { error: "must be a map of node label names to values" });
 
 /** A pinned image: a tag other than `latest`, or a digest. Unpinned images change under a running cluster. */
@@ -74,7 +90,7 @@ export const gkeSchema = z.strictObject({
     region: z.string().regex(/^[a-z]+-[a-z]+[0-9]+$/, { error: 'must be a GCP region such as "europe-west1"' }),
     /** Zones the node pools span (one zone is cheaper; three survive a zone outage). */
     zones: z.array(z.string().regex(/^[a-z]+-[a-z]+[0-9]+-[a-z]$/, { error: 'must be a zone such as "europe-west1-b"' })).min(1),
-    clusterName: dnsLabel,
+    clusterName: checked(gkeClusterNameProblem),
     releaseChannel: z.enum(["RAPID", "REGULAR", "STABLE"]),
     /** Protects the cluster from `pulumi destroy` and accidental replacement. */
     deletionProtection: yesNo,
@@ -85,7 +101,7 @@ export const gkeSchema = z.strictObject({
         podsCidr: cidr,
         servicesCidr: cidr,
         /** The /28 the private control plane uses. */
-        masterCidr: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/28$/, { error: 'must be a /28 such as "172.16.0.0/28"' }),
+        masterCidr: checked(masterCidrProblem),
     }),
     nodePools: z.strictObject({
         /** Nodes for Greenplum pods (COS containerd). */
@@ -158,8 +174,8 @@ export const storageSchema = z.strictObject({
 const masterAndStandbySchema = z.strictObject({
     standby: yesNo,
     antiAffinity: yesNo,
-    cpu: optionalQuantity,
-    memory: optionalQuantity,
+    cpu: cpuQuantity,
+    memory: memoryQuantity,
     storage: storageQuantity,
     storageClassName: dnsSubdomain.optional(),
     /** Extra pg_hba.conf lines for clients (never whole-network trust). */
@@ -171,8 +187,8 @@ const segmentsSchema = z.strictObject({
     primarySegmentCount: z.number({ error: "must be a whole number from 1 to 256" }).int({ error: "must be a whole number from 1 to 256" }).min(1, { error: "must be a whole number from 1 to 256" }).max(256, { error: "must be a whole number from 1 to 256" }),
     mirrors: yesNo,
     antiAffinity: yesNo,
-    cpu: optionalQuantity,
-    memory: optionalQuantity,
+    cpu: cpuQuantity,
+    memory: memoryQuantity,
     storage: storageQuantity,
     storageClassName: dnsSubdomain.optional(),
     workerSelector: labelMap,
@@ -180,8 +196,11 @@ const segmentsSchema = z.strictObject({
 
 export const greenplumSchema = z.strictObject({
     image: pinnedImage,
-    namespace: dnsLabel,
-    database: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "must be a lower-case SQL identifier (letters, digits, _), at most 63 characters" }),
+    namespace: dnsLabel.superRefine(refineWith(reservedNamespaceProblem)),
+    database: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "must be a lower-case SQL identifier (letters, digits, _), at most 63 characters" })
+        .superRefine(refineWith(databaseProblem)),
     service: z.strictObject({
         type: z.enum(["ClusterIP", "NodePort", "LoadBalancer"], { error: 'must be "ClusterIP", "NodePort" or "LoadBalancer"' }),
         /** With LoadBalancer: an internal (VPC-only) load balancer. */

@@ -1,5 +1,4 @@
 import { parse } from "yaml";
-import { greenplumNodeSysctls } from "../components/cluster";
 import { deploy, type Deployment } from "./harness";
 
 const CLUSTER = "gcp:container/cluster:Cluster";
@@ -130,8 +129,15 @@ describe("GKE target: hardened as Google's guide and the CIS GKE benchmark ask",
 
     test("Greenplum nodes get Greenplum's kernel settings that GKE allows, sizes from config", () => {
         const greenplum = pools.find((p) => p.name === "greenplum")!;
-        expect(greenplum.nodeConfig.linuxNodeConfig.sysctls).toEqual(greenplumNodeSysctls());
-        expect(greenplum.nodeConfig.linuxNodeConfig.sysctls["kernel.shmmni"]).toBe("4096");
+        expect(greenplum.nodeConfig.linuxNodeConfig.sysctls).toEqual({
+            "kernel.shmmni": "4096",
+            "net.core.netdev_max_backlog": "10000",
+            "net.core.rmem_max": "2097152",
+            "net.core.wmem_max": "2097152",
+            "net.core.somaxconn": "4096",
+            "vm.dirty_background_ratio": "3",
+            "vm.dirty_ratio": "10",
+        });
         expect(greenplum.nodeConfig.machineType).toBe("n2-highmem-8");
         expect(greenplum.nodeCount).toBe(1);
     });

@@ -98,7 +98,7 @@ describe("field validation", () => {
     test("quantities follow Kubernetes' syntax", () => {
         const problems = problemsOf({ target: { kind: "minikube" }, greenplum: { segments: { cpu: "two", storage: "10 gigs" } } });
         expect(problems).toEqual([
-            'greenplum-k8s:greenplum.segments.cpu: must be a Kubernetes quantity such as "500m", "2" or "4Gi", or "" for no limit (got "two")',
+            'greenplum-k8s:greenplum.segments.cpu: must be a CPU amount in cores or millicores such as "2", "0.5" or "500m", or "" for no limit (got "two")',
             'greenplum-k8s:greenplum.segments.storage: must be a storage size such as "10Gi" or "1Ti" (got "10 gigs")',
         ]);
     });

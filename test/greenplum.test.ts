@@ -1,4 +1,4 @@
-import { podDisruptionBudgetArgs, stopTimeoutSeconds } from "../components/greenplum";
+import { podDisruptionBudgetArgs } from "../components/greenplum";
 import { maskSecrets, unwrapSecrets } from "../tools/mock-runtime";
 import { configProblems, deploy, type Deployment } from "./harness";
 
@@ -191,7 +191,8 @@ describe("lifecycle: usable readiness, gentle liveness, a fast clean stop", () =
             const grace = podSpec(dev, set).terminationGracePeriodSeconds;
             const env = envOf(container(dev, set));
             const stop = Number(env.GP_STOP_TIMEOUT_SECONDS);
-            expect(stop).toBe(stopTimeoutSeconds({ segments: { primarySegmentCount: 2 } } as never));
+            // 120 s plus 5 s per primary segment (2 on dev).
+            expect(stop).toBe(130);
             // The hook may spend the fast budget and then the immediate one; the kubelet must not kill it first.
             expect(grace).toBeGreaterThan(stop + Number(env.GP_STOP_IMMEDIATE_TIMEOUT_SECONDS));
         }

@@ -1,7 +1,7 @@
 import { maskSecrets, type RegisteredResource } from "./mock-runtime";
 
 /** Kinds that live outside any namespace; every other object must name its namespace. */
-const CLUSTER_SCOPED_KINDS = new Set([
+export const CLUSTER_SCOPED_KINDS = new Set([
     "Namespace",
     "StorageClass",
     "ClusterRole",
@@ -10,7 +10,13 @@ const CLUSTER_SCOPED_KINDS = new Set([
     "VolumeSnapshotClass",
     "PriorityClass",
     "CSIDriver",
+    "CSINode",
     "PersistentVolume",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "APIService",
+    "IngressClass",
+    "RuntimeClass",
 ]);
 
 /** Resources the Kubernetes provider expands itself (their objects come from the chart, not from us). */
@@ -37,7 +43,9 @@ export function kubernetesObjects(resources: RegisteredResource[]): KubernetesOb
             const where = `${r.type} "${r.name}"`;
             if (typeof inputs.apiVersion !== "string" || typeof inputs.kind !== "string") throw new Error(`${where} has no apiVersion/kind`);
             if (typeof metadata.name !== "string" || metadata.name === "") throw new Error(`${where} has no explicit metadata.name: give every Kubernetes object a stable name`);
-            if (!CLUSTER_SCOPED_KINDS.has(inputs.kind) && typeof metadata.namespace !== "string") {
+            // A chart's objects got their namespace as the provider gives it (tools/charts.ts).
+            const fromChart = r.options.parent.includes("$kubernetes:helm.sh/v4:Chart::");
+            if (!fromChart && !CLUSTER_SCOPED_KINDS.has(inputs.kind) && typeof metadata.namespace !== "string") {
                 throw new Error(`${where} (${inputs.kind} ${metadata.name}) has no metadata.namespace`);
             }
             const { apiVersion, kind, ...rest } = inputs;

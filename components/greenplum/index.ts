@@ -29,8 +29,6 @@ import { clientServiceArgs, headlessServiceArgs, INITIAL_ACTING_MASTER } from ".
 import { firstInitTimeoutSeconds } from "./sizing";
 import { statefulSetArgs } from "./statefulset";
 
-export { firstInitTimeoutSeconds, stopTimeoutSeconds } from "./sizing";
-
 /** The in-pod scripts: Greenplum's bootstrap and the storage volume guard, shipped in one ConfigMap. */
 export function podScripts(): Record<string, string> {
     const scriptsDir = path.join(__dirname, "scripts");

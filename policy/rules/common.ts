@@ -39,6 +39,11 @@ export function str(value: unknown): string | undefined {
     return typeof value === "string" ? value : undefined;
 }
 
+/** A CIDR that lets every address in: a /0 such as 0.0.0.0/0 or ::/0. */
+export function isEverywhere(cidr: unknown): boolean {
+    return typeof cidr === "string" && /^[0-9a-fA-F.:]+\/0$/.test(cidr.trim());
+}
+
 /** Reads `value.a.b.c` tolerating missing or non-object steps. */
 export function at(value: unknown, ...path: string[]): unknown {
     let current = value;

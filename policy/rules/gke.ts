@@ -1,4 +1,4 @@
-import { at, obj, productionOnly, resourcePolicy, str, type Json, type ProductionConfig, type ResourceContext } from "./common";
+import { arr, at, isEverywhere, obj, productionOnly, resourcePolicy, str, type Json, type ProductionConfig, type ResourceContext } from "./common";
 
 /**
  * GKE hardening for `gcp:container/cluster:Cluster` and `gcp:container/nodePool:NodePool`. Props
@@ -50,6 +50,40 @@ export const privateCluster = resourcePolicy<object>({
     enforcementLevel: "advisory",
     types: [GCP.cluster],
     check: checkPrivateCluster,
+});
+
+// ---------------------------------------------------------------------------------------------
+// gke-control-plane-not-open
+
+export interface ControlPlaneConfig {
+    /** Accept a control plane reachable from every address (set deliberately, per stack). */
+    allowEverywhere: boolean;
+}
+
+export const checkControlPlaneNotOpen = (props: Json, config: ControlPlaneConfig, context: ResourceContext): string[] => {
+    if (context.type !== GCP.cluster || config.allowEverywhere) return [];
+    const open = arr(at(props, "masterAuthorizedNetworksConfig", "cidrBlocks"))
+        .map((b) => str(obj(b).cidrBlock))
+        .filter(isEverywhere);
+    if (open.length === 0) return [];
+    return [
+        `${what(context, props)}: masterAuthorizedNetworksConfig lets ${open.join(", ")} reach the control plane, i.e. every address on the internet; ` +
+            "list only your admin and CI ranges in greenplum-k8s:gke.masterAuthorizedNetworks. To accept it deliberately, set " +
+            '"gke-control-plane-not-open": {"allowEverywhere": true} in the stack\'s policy config.',
+    ];
+};
+
+export const controlPlaneNotOpen = resourcePolicy<ControlPlaneConfig>({
+    name: "gke-control-plane-not-open",
+    description: "GKE clusters do not authorize 0.0.0.0/0 to reach the control plane.",
+    enforcementLevel: "mandatory",
+    configSchema: {
+        properties: {
+            allowEverywhere: { type: "boolean", default: false, description: "Accept a control plane reachable from every address." },
+        },
+    },
+    types: [GCP.cluster],
+    check: checkControlPlaneNotOpen,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -190,4 +224,4 @@ export const deletionProtection = resourcePolicy<ProductionConfig>({
     check: checkDeletionProtection,
 });
 
-export const gkePolicies = [privateCluster, workloadIdentity, shieldedNodes, networkPolicyEnforcement, autoUpgrade, legacyAuth, deletionProtection];
+export const gkePolicies = [privateCluster, controlPlaneNotOpen, workloadIdentity, shieldedNodes, networkPolicyEnforcement, autoUpgrade, legacyAuth, deletionProtection];

@@ -1,5 +1,5 @@
-import { arr, at, isObj, obj, resourcePolicy, stackPolicy, str, type Json, type ResourceContext, type StackResource, type StackViolation } from "./common";
-import { K8S, WORKLOAD_TYPES, annotationsOf, containersOf, describe, isGreenplumStatefulSet, kindOf, namespaceOf, podTemplateOf, selectorMatches } from "./k8s";
+import { arr, at, isEverywhere, isObj, obj, resourcePolicy, stackPolicy, str, type Json, type ResourceContext, type StackResource, type StackViolation } from "./common";
+import { K8S, WORKLOAD_TYPES, annotationsOf, containersOf, describe, isGreenplumStatefulSet, kindOf, metadataOf, namespaceOf, podTemplateOf, selectorMatches } from "./k8s";
 
 /**
  * Security: every pod the stack creates meets the Pod Security Standards "restricted" profile,
@@ -176,22 +176,43 @@ export const imagesPinned = resourcePolicy<object>({
 
 const INTERNAL_LB_ANNOTATIONS = ["networking.gke.io/load-balancer-type", "cloud.google.com/load-balancer-type"];
 
-export const checkLoadBalancer = (props: Json, _config: object, context: ResourceContext): string[] => {
+export interface LoadBalancerConfig {
+    /** Services ("namespace/name") deliberately open to the internet. */
+    allowedPublicServices: string[];
+}
+
+export const checkLoadBalancer = (props: Json, config: LoadBalancerConfig, context: ResourceContext): string[] => {
     if (at(props, "spec", "type") !== "LoadBalancer") return [];
     const annotations = annotationsOf(props);
     if (INTERNAL_LB_ANNOTATIONS.some((a) => annotations[a]?.toLowerCase() === "internal")) return [];
-    if (arr(at(props, "spec", "loadBalancerSourceRanges")).length > 0) return [];
+    const service = `${namespaceOf(props)}/${str(metadataOf(props).name) ?? context.name}`;
+    if (config.allowedPublicServices.includes(service)) return [];
+    const ranges = arr(at(props, "spec", "loadBalancerSourceRanges"));
+    const open = ranges.filter(isEverywhere);
+    if (ranges.length > 0 && open.length === 0) return [];
+    const problem = open.length > 0 ? `a LoadBalancer open to everywhere (loadBalancerSourceRanges has ${open.join(", ")})` : "a LoadBalancer open to the internet";
     return [
-        `${describe("Service", props, context.name)}: a LoadBalancer open to the internet; set spec.loadBalancerSourceRanges to the client CIDRs ` +
+        `${describe("Service", props, context.name)}: ${problem}; set spec.loadBalancerSourceRanges to the client CIDRs ` +
             '(greenplum-k8s:greenplum.service.loadBalancerSourceRanges) or make it internal (annotation networking.gke.io/load-balancer-type: "Internal", ' +
-            "greenplum-k8s:greenplum.service.internal true).",
+            "greenplum-k8s:greenplum.service.internal true). To expose it deliberately, list it in this policy's allowedPublicServices " +
+            `("no-public-load-balancer": {"allowedPublicServices": ["${service}"]}) in the stack's policy config.`,
     ];
 };
 
-export const loadBalancer = resourcePolicy<object>({
+export const loadBalancer = resourcePolicy<LoadBalancerConfig>({
     name: "no-public-load-balancer",
-    description: "A Service of type LoadBalancer is internal or restricted by loadBalancerSourceRanges.",
+    description: "A Service of type LoadBalancer is internal or restricted by loadBalancerSourceRanges that do not include 0.0.0.0/0.",
     enforcementLevel: "mandatory",
+    configSchema: {
+        properties: {
+            allowedPublicServices: {
+                type: "array",
+                items: { type: "string" },
+                default: [],
+                description: 'Services ("namespace/name") deliberately open to the internet.',
+            },
+        },
+    },
     types: [K8S.service],
     check: checkLoadBalancer,
 });

@@ -1,6 +1,7 @@
 import {
     autoUpgrade,
     checkAutoUpgrade,
+    controlPlaneNotOpen,
     checkDeletionProtection,
     checkLegacyAuth,
     checkNetworkPolicyEnforcement,
@@ -33,6 +34,23 @@ describe("gke-private-cluster", () => {
             expect.stringContaining("GKE cluster greenplum: set privateClusterConfig.enablePrivateNodes: true"),
             expect.stringContaining("set masterAuthorizedNetworksConfig"),
         ]);
+    });
+});
+
+describe("gke-control-plane-not-open", () => {
+    it("passes authorized networks that are real ranges", () => {
+        expect(runResourcePolicy(controlPlaneNotOpen, { ...cluster, props: gkeCluster() })).toEqual([]);
+    });
+
+    it("rejects 0.0.0.0/0 unless the stack's policy config allows it deliberately", () => {
+        const props = gkeCluster();
+        props.masterAuthorizedNetworksConfig.cidrBlocks.push({ cidrBlock: "0.0.0.0/0", displayName: "anywhere" });
+        expect(runResourcePolicy(controlPlaneNotOpen, { ...cluster, props })).toEqual([
+            "GKE cluster greenplum: masterAuthorizedNetworksConfig lets 0.0.0.0/0 reach the control plane, i.e. every address on the internet; " +
+                "list only your admin and CI ranges in greenplum-k8s:gke.masterAuthorizedNetworks. To accept it deliberately, set " +
+                '"gke-control-plane-not-open": {"allowEverywhere": true} in the stack\'s policy config.',
+        ]);
+        expect(runResourcePolicy(controlPlaneNotOpen, { ...cluster, props }, { allowEverywhere: true })).toEqual([]);
     });
 });
 

@@ -131,8 +131,8 @@ describe("no-public-load-balancer", () => {
     const lb = (metadata: Obj, spec: Obj = {}) => ({ metadata: { name: "greenplum", namespace: "greenplum", ...metadata }, spec: { type: "LoadBalancer", ...spec } });
 
     it("passes internal load balancers, restricted ones and other service types", () => {
-        expect(checkLoadBalancer(lb({ annotations: { "networking.gke.io/load-balancer-type": "Internal" } }), {}, svc)).toEqual([]);
-        expect(checkLoadBalancer(lb({ annotations: { "cloud.google.com/load-balancer-type": "Internal" } }), {}, svc)).toEqual([]);
+        expect(checkLoadBalancer(lb({ annotations: { "networking.gke.io/load-balancer-type": "Internal" } }), { allowedPublicServices: [] }, svc)).toEqual([]);
+        expect(checkLoadBalancer(lb({ annotations: { "cloud.google.com/load-balancer-type": "Internal" } }), { allowedPublicServices: [] }, svc)).toEqual([]);
         expect(runResourcePolicy(loadBalancer, { ...svc, props: lb({}, { loadBalancerSourceRanges: ["203.0.113.0/24"] }) })).toEqual([]);
         expect(runResourcePolicy(loadBalancer, { ...svc, props: { spec: { type: "NodePort" } } })).toEqual([]);
     });
@@ -141,6 +141,18 @@ describe("no-public-load-balancer", () => {
         expect(runResourcePolicy(loadBalancer, { ...svc, props: lb({}, { loadBalancerSourceRanges: [] }) })).toEqual([
             expect.stringContaining("Service greenplum/greenplum: a LoadBalancer open to the internet; set spec.loadBalancerSourceRanges"),
         ]);
+    });
+
+    it("rejects source ranges that include 0.0.0.0/0, and says how to allow it deliberately", () => {
+        const open = lb({}, { loadBalancerSourceRanges: ["10.0.0.0/8", "0.0.0.0/0"] });
+        expect(runResourcePolicy(loadBalancer, { ...svc, props: open })).toEqual([
+            "Service greenplum/greenplum: a LoadBalancer open to everywhere (loadBalancerSourceRanges has 0.0.0.0/0); set spec.loadBalancerSourceRanges to the client CIDRs " +
+                '(greenplum-k8s:greenplum.service.loadBalancerSourceRanges) or make it internal (annotation networking.gke.io/load-balancer-type: "Internal", ' +
+                "greenplum-k8s:greenplum.service.internal true). To expose it deliberately, list it in this policy's allowedPublicServices " +
+                '("no-public-load-balancer": {"allowedPublicServices": ["greenplum/greenplum"]}) in the stack\'s policy config.',
+        ]);
+        expect(runResourcePolicy(loadBalancer, { ...svc, props: open }, { allowedPublicServices: ["greenplum/greenplum"] })).toEqual([]);
+        expect(runResourcePolicy(loadBalancer, { ...svc, props: open }, { allowedPublicServices: ["other/greenplum"] })).toHaveLength(1);
     });
 });
 
