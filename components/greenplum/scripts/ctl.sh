@@ -144,6 +144,9 @@ verb_activate() {
   gpk_is_standby_dir "$GPK_MASTER_DIR" || die "${GPK_MASTER_DIR} on $(gpk_self) is not a standby data directory (no recovery.conf)"
   log_info "running: gpactivatestandby ${args[*]}"
   gpactivatestandby "${args[@]}"
+  # The standby's pg_hba.conf came from gpinitstandby, not ours: clients are admitted the moment
+  # the Service points here, not a supervision pass later.
+  gpk_apply_master_hba
 }
 
 verb_move_aside() {

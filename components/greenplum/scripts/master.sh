@@ -446,6 +446,24 @@ WHERE content >= 0 AND status = 'd' ORDER BY content;")" || return 1
   fi
 }
 
+# After a mirror took over, each pair stays swapped, and the host of the promoted mirror serves
+# two contents' work. Once every pair is back in sync (so a rebalance loses no redundancy), the
+# supervisor puts every instance back in its preferred role: gprecoverseg -r.
+sv_rebalance() {
+  local counts unsynced unbalanced
+  counts="$(gpk_psql <<<"-- gpk:balance
+SELECT count(*) FILTER (WHERE status <> 'u' OR mode <> 's'), count(*) FILTER (WHERE role <> preferred_role)
+FROM gp_segment_configuration WHERE content >= 0;")" || return 1
+  IFS='|' read -r unsynced unbalanced <<<"$counts"
+  [[ "$unsynced" == 0 && "$unbalanced" =~ ^[1-9][0-9]*$ ]] || return 0
+  log_info "every pair is in sync and ${unbalanced} instances are out of their preferred role: rebalancing with gprecoverseg -a -r"
+  if gprecoverseg -a -r </dev/null; then
+    log_info "gprecoverseg -a -r finished"
+  else
+    log_error "gprecoverseg -a -r failed; will retry next interval"
+  fi
+}
+
 # Writes the standby-sync marker onto the standby pod (evidence for gp-failover promote when
 # the master is gone). The standby's own clock stamps it on arrival ("received"), so the
 # evidence is judged on one clock.
@@ -539,6 +557,7 @@ master_supervise_once() {
   sv_start_silent_primaries || log_error "could not check primaries"
   if [[ "$GP_MIRRORS" == true ]]; then
     sv_recover_segments || log_error "could not check for down segments"
+    sv_rebalance || log_error "could not check whether the segments are balanced"
   fi
   sv_check_standby || log_error "could not check the standby master"
   return 0

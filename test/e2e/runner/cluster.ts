@@ -177,8 +177,7 @@ export class Cluster {
         Object.assign(current, data);
         setTimeout(() => {
             for (const pod of this.pods.values()) {
-                if (pod.phase !== "Running" || pod.lost) continue;
-                for (const volume of pod.usesConfigMap(name)) pod.writeProjected(volume);
+                if (pod.phase === "Running" && !pod.lost) pod.syncConfigMapVolumes();
             }
         }, this.options.configMapSyncMs ?? 5000);
     }
@@ -203,9 +202,14 @@ export class Cluster {
         this.log(`${name}: node lost (network cut, processes frozen)`);
     }
 
+    /** The node returns: processes first, ConfigMap changes made meanwhile only after the kubelet's sync delay. */
     restore(name: string): void {
-        this.pod(name).restore();
+        const pod = this.pod(name);
+        pod.restore();
         this.log(`${name}: node back`);
+        setTimeout(() => {
+            if (pod.phase === "Running" && !pod.lost) pod.syncConfigMapVolumes();
+        }, this.options.configMapSyncMs ?? 5000);
     }
 
     /** Where clients connect: the client Service's ready endpoint, with the admin Secret's password. */

@@ -22,7 +22,7 @@ export interface KubectlCommand {
     command: string[];
 }
 
-const VALUE_FLAGS = new Set(["-n", "--namespace", "--context", "-o", "--output", "-p", "--patch", "--type", "-c", "--container", "--grace-period", "--kubeconfig"]);
+const VALUE_FLAGS = new Set(["-n", "--namespace", "--context", "-o", "--output", "-p", "--patch", "--type", "-c", "--container", "--grace-period", "--kubeconfig", "-l", "--selector"]);
 
 /** Splits kubectl's command line into the verb, its arguments and flags (`--a=b` and `--a b`). */
 export function parseKubectl(argv: string[]): KubectlCommand {
@@ -73,6 +73,23 @@ export function jsonPath(object: unknown, template: string): string {
     return current.map((v) => (typeof v === "object" ? JSON.stringify(v) : String(v))).join(" ");
 }
 
+/** Label selectors as kubectl takes them: `k=v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, comma-separated. */
+export function matchesSelector(selector: string, labels: Record<string, string>): boolean {
+    const terms = selector.match(/[^,(]+(\([^)]*\))?/g) ?? [];
+    return terms.every((raw) => {
+        const term = raw.trim();
+        let m = /^([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term);
+        if (m) {
+            const values = m[3].split(",").map((v) => v.trim());
+            return m[2] === "in" ? values.includes(labels[m[1]]) : !values.includes(labels[m[1]]);
+        }
+        m = /^([^\s!=]+)\s*(==|=|!=)\s*(\S*)$/.exec(term);
+        if (m) return m[2] === "!=" ? labels[m[1]] !== m[3] : labels[m[1]] === m[3];
+        if (/^![^\s]+$/.test(term)) return !(term.slice(1) in labels);
+        return term in labels;
+    });
+}
+
 function notFound(kind: string, name: string): KubectlResult {
     return { status: 1, stdout: "", stderr: `Error from server (NotFound): ${kind} "${name}" not found\n` };
 }
@@ -118,7 +135,8 @@ function get(cluster: Cluster, cmd: KubectlCommand): KubectlResult {
     const format = cmd.flags["-o"] ?? cmd.flags["--output"];
     if (kind === "pod") {
         if (!name) {
-            const rows = cluster.podNames().map((n) => podObject(cluster, n)).filter(Boolean) as Record<string, any>[];
+            const selector = cmd.flags["-l"] ?? cmd.flags["--selector"];
+            const rows = (cluster.podNames().map((n) => podObject(cluster, n)).filter(Boolean) as Record<string, any>[]).filter((r) => !selector || matchesSelector(selector, r.metadata.labels));
             if (format?.startsWith("jsonpath=") || format === "json") return output({ apiVersion: "v1", kind: "List", items: rows, metadata: { name: "" } }, format, () => "");
             const table = ["NAME READY STATUS RESTARTS IP", ...rows.map((r) => `${r.metadata.name} ${r.status.containerStatuses[0].ready ? "1/1" : "0/1"} ${r.status.phase} ${r.status.containerStatuses[0].restartCount} ${r.status.podIP}`)];
             return { status: 0, stdout: `${table.join("\n")}\n`, stderr: "" };

@@ -55,6 +55,8 @@ export interface ExecResult {
 type ContainerState = "waiting" | "running" | "terminated";
 
 const MIN_GRACE_AFTER_PRESTOP_SECONDS = 2;
+/** How long the node controller waits for a silent node before its pods stop being Ready. */
+const NODE_MONITOR_GRACE_SECONDS = 40;
 /** A container that ran this long resets its crash back-off, as the kubelet does. */
 const BACKOFF_RESET_SECONDS = 600;
 
@@ -95,6 +97,7 @@ export class PodRuntime {
     private readonly deleting = new AbortController();
     private readonly done: Promise<void>;
     private containerSeq = 0;
+    private lossCount = 0;
 
     constructor(
         readonly pod: PodPlan,
@@ -227,9 +230,6 @@ export class PodRuntime {
         }
     }
 
-    usesConfigMap(name: string): string[] {
-        return (this.pod.spec.volumes ?? []).filter((v) => v.configMap?.name === name).map((v) => v.name);
-    }
 
     private containerEnvironment(container: Container): Record<string, string> {
         const { image } = this.ctx;
@@ -430,17 +430,35 @@ export class PodRuntime {
         return this.done;
     }
 
-    /** Node loss: the network goes down and every process freezes. */
+    /**
+     * Node loss: the network goes down and every process freezes. The node controller marks the
+     * pod not Ready once the node misses its heartbeats (node-monitor-grace-period, 40 s); the
+     * pod itself stays, as a StatefulSet's pod on a dead node does.
+     */
     cut(): void {
         this.lost = true;
         setPodLink(this.slot, false);
         setFrozen(this.name, true);
+        const lostAt = ++this.lossCount;
+        setTimeout(() => {
+            if (this.lost && this.lossCount === lostAt && this.ready) {
+                this.ready = false;
+                this.ctx.log(`${this.name}: not Ready (node unreachable for ${NODE_MONITOR_GRACE_SECONDS}s)`);
+                this.ctx.changed();
+            }
+        }, NODE_MONITOR_GRACE_SECONDS * 1000);
     }
 
+    /** The node is back: its processes resume where they stopped (the kubelet syncs volumes later). */
     restore(): void {
         setFrozen(this.name, false);
         setPodLink(this.slot, true);
         this.lost = false;
+    }
+
+    /** What the kubelet's periodic sync does to ConfigMap volumes. */
+    syncConfigMapVolumes(): void {
+        for (const volume of this.pod.spec.volumes ?? []) if (volume.configMap) this.writeProjected(volume.name);
     }
 
     private cleanUp(): void {

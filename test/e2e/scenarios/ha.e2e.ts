@@ -1,0 +1,246 @@
+/**
+ * The HA topology (master + standby, 2 primaries + 2 mirrors: the production shape) against a real
+ * Greenplum 6. The scenarios run in order on one cluster, each starting from a healthy one.
+ */
+import { firstInitTimeoutSeconds } from "../../../components/greenplum/sizing";
+import {
+    allLogs,
+    balancedAndInSync,
+    gpFailover,
+    HA_STACK,
+    podSql,
+    record,
+    seconds,
+    segments,
+    sql,
+    sqlEventually,
+    startCluster,
+    stopCluster,
+    Writer,
+    type SegmentRow,
+    type TestCluster,
+} from "./harness";
+
+const ROWS = 10_000;
+/** What a healthy cluster gets back to after each fault: bounded, so a stuck recovery fails the test. */
+const HEAL_MS = 600_000;
+let tc: TestCluster;
+let expectedRows = ROWS;
+
+afterAll(async () => stopCluster(tc));
+
+async function rowCount(): Promise<number> {
+    return Number((await sqlEventually<{ n: string }>(tc, "SELECT count(*) AS n FROM app_rows", 120_000)).rows[0].n);
+}
+
+/** Waits until every pair is in sync, in its preferred role, and every pod Ready. */
+async function healthy(): Promise<number> {
+    const started = Date.now();
+    await tc.cluster.waitFor("every segment up, in sync and in its preferred role", HEAL_MS, async () => {
+        try {
+            return balancedAndInSync(await segments(tc), true);
+        } catch {
+            return false;
+        }
+    });
+    await tc.cluster.waitReady(HEAL_MS);
+    return Date.now() - started;
+}
+
+async function standbyStreaming(master = "master-0"): Promise<boolean> {
+    const r = await podSql(tc, master, "SELECT state || '/' || sync_state FROM pg_stat_replication");
+    return r.stdout.trim() === "streaming/sync";
+}
+
+function roleOf(rows: SegmentRow[], host: string): string | undefined {
+    return rows.find((r) => r.hostname.startsWith(`${host}.`))?.role;
+}
+
+describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
+    test("first init: every pod Ready within the init budget, pairs in sync, standby streaming, an app writes rows", async () => {
+        tc = startCluster("ha", HA_STACK);
+        const budget = firstInitTimeoutSeconds({ segments: { primarySegmentCount: 2, mirrors: true }, masterAndStandby: { standby: true } } as never);
+        const ms = await tc.cluster.waitReady(budget * 1000);
+        const fqdn = (pod: string): string => `${pod}.agent.greenplum.svc.cluster.local`;
+        expect(await segments(tc)).toEqual([
+            { content: -1, role: "m", preferred_role: "m", mode: "s", status: "u", hostname: fqdn("master-1"), port: 5432 },
+            { content: -1, role: "p", preferred_role: "p", mode: "s", status: "u", hostname: fqdn("master-0"), port: 5432 },
+            { content: 0, role: "m", preferred_role: "m", mode: "s", status: "u", hostname: fqdn("segment-b-0"), port: 7000 },
+            { content: 0, role: "p", preferred_role: "p", mode: "s", status: "u", hostname: fqdn("segment-a-0"), port: 6000 },
+            { content: 1, role: "m", preferred_role: "m", mode: "s", status: "u", hostname: fqdn("segment-b-1"), port: 7000 },
+            { content: 1, role: "p", preferred_role: "p", mode: "s", status: "u", hostname: fqdn("segment-a-1"), port: 6000 },
+        ]);
+        await tc.cluster.waitFor("the standby streaming in sync", 60_000, () => standbyStreaming());
+        await sql(tc, `CREATE TABLE app_rows (id int) DISTRIBUTED BY (id); INSERT INTO app_rows SELECT generate_series(1, ${ROWS})`);
+        expect(await rowCount()).toBe(ROWS);
+        record("ha: first init", { readySeconds: seconds(ms), rows: ROWS });
+    }, 1_800_000);
+
+    test("a primary crashes while a writer commits: FTS promotes its mirror, every committed row is there, the pod returns as mirror, resyncs, and the cluster is rebalanced", async () => {
+        const writer = new Writer(tc, "app_rows", 1_000_000);
+        await new Promise((r) => setTimeout(r, 3000));
+        const crashedAt = Date.now();
+        tc.cluster.crash("segment-a-0");
+        // Queries succeed again once FTS has promoted segment-b-0.
+        let promotedMs = 0;
+        await tc.cluster.waitFor("segment-b-0 acting as primary", 300_000, async () => {
+            const rows = await segments(tc).catch(() => [] as SegmentRow[]);
+            if (roleOf(rows, "segment-b-0") === "p") promotedMs = Date.now() - crashedAt;
+            return promotedMs > 0;
+        });
+        const committedBefore = writer.committed.length;
+        await tc.cluster.waitFor("the writer committing again", 300_000, () => writer.committed.length > committedBefore + 20);
+        const writesBackMs = Date.now() - crashedAt;
+        // The crashed pod comes back as a mirror and resyncs; the supervisor rebalances when safe.
+        const healMs = await healthy();
+        await writer.stop();
+        expect(writer.committed.length).toBeGreaterThan(20);
+        const ids = await sql<{ id: number }>(tc, "SELECT id FROM app_rows WHERE id >= 1000000");
+        const present = new Set(ids.map((r) => r.id));
+        expect(writer.committed.filter((id) => !present.has(id))).toEqual([]);
+        expectedRows = ROWS + ids.length;
+        expect(await rowCount()).toBe(expectedRows);
+        expect(roleOf(await segments(tc), "segment-a-0")).toBe("p");
+        record("ha: primary crash under writes", {
+            promotedSeconds: seconds(promotedMs),
+            writesBackSeconds: seconds(writesBackMs),
+            resyncedAndRebalancedSeconds: seconds(Date.now() - crashedAt),
+            healAfterWritesSeconds: seconds(healMs),
+            committed: writer.committed.length,
+            writerErrors: writer.errors,
+            rows: expectedRows,
+        });
+    }, 1_800_000);
+
+    test("a mirror crashes and comes back in sync", async () => {
+        const started = Date.now();
+        tc.cluster.crash("segment-b-1");
+        // The catalog notices when FTS probes; a query to the content is not needed for a mirror.
+        await tc.cluster.waitFor("segment-b-1 marked down or back", 300_000, async () => (await segments(tc)).some((r) => r.hostname.startsWith("segment-b-1.") && r.status === "d") || tc.cluster.pod("segment-b-1").restarts > 0);
+        await healthy();
+        expect(await rowCount()).toBe(expectedRows);
+        record("ha: mirror crash", { inSyncAgainSeconds: seconds(Date.now() - started), rows: expectedRows });
+    }, 1_800_000);
+
+    test("the standby crashes and streams again; the master stays Ready throughout", async () => {
+        const started = Date.now();
+        const masterRestarts = tc.cluster.pod("master-0").restarts;
+        tc.cluster.crash("master-1");
+        await tc.cluster.waitFor("master-1 restarted", 120_000, () => tc.cluster.pod("master-1").restarts > 0);
+        await tc.cluster.waitFor("the standby streaming in sync again", HEAL_MS, () => standbyStreaming());
+        await tc.cluster.waitReady(HEAL_MS);
+        expect(tc.cluster.pod("master-0").restarts).toBe(masterRestarts);
+        expect(await rowCount()).toBe(expectedRows);
+        record("ha: standby crash", { streamingAgainSeconds: seconds(Date.now() - started) });
+    }, 1_800_000);
+
+    test("the master restarts while the standby's node is lost: it starts without the standby, and takes the standby back later", async () => {
+        tc.cluster.cut("master-1");
+        const started = Date.now();
+        tc.cluster.crash("master-0");
+        await tc.cluster.waitFor("master-0 Ready without its standby", HEAL_MS, () => tc.cluster.pod("master-0").ready && tc.cluster.pod("master-0").restarts > 0);
+        const readyMs = Date.now() - started;
+        expect(await rowCount()).toBe(expectedRows);
+        tc.cluster.restore("master-1");
+        await tc.cluster.waitFor("the standby streaming in sync again", HEAL_MS, () => standbyStreaming());
+        await tc.cluster.waitReady(HEAL_MS);
+        record("ha: master restart with the standby lost", { masterReadySeconds: seconds(readyMs), standbyBackSeconds: seconds(Date.now() - started) });
+    }, 1_800_000);
+
+    test("a double fault: the primary dies while its mirror is down; the primary is restarted, then the mirror recovers", async () => {
+        // Mirror down first (its pod's node lost), FTS marks it down, then the primary crashes: FTS cannot promote.
+        tc.cluster.cut("segment-b-0");
+        await tc.cluster.waitFor("segment-b-0 marked down", 300_000, async () => {
+            await sql(tc, "SELECT gp_request_fts_probe_scan()").catch(() => undefined);
+            return (await segments(tc)).some((r) => r.hostname.startsWith("segment-b-0.") && r.status === "d");
+        });
+        const started = Date.now();
+        tc.cluster.crash("segment-a-0");
+        // The kubelet restarts the container; the supervisor starts the primary (FTS cannot promote).
+        const { ms } = await sqlEventually(tc, "SELECT count(*) FROM app_rows", HEAL_MS);
+        tc.cluster.restore("segment-b-0");
+        await healthy();
+        expect(await rowCount()).toBe(expectedRows);
+        record("ha: double fault", { queriesBackSeconds: seconds(ms), healedSeconds: seconds(Date.now() - started) });
+    }, 1_800_000);
+
+    test("master failover with gp-failover after the master's node is lost: writes continue on the standby, exact count; reinstate makes the old master the standby", async () => {
+        await tc.cluster.waitFor("the standby streaming in sync", 120_000, () => standbyStreaming());
+        const writer = new Writer(tc, "app_rows", 2_000_000);
+        await new Promise((r) => setTimeout(r, 3000));
+        const lostAt = Date.now();
+        tc.cluster.cut("master-0");
+        const promote = await gpFailover(tc, ["--namespace", "greenplum", "promote"]);
+        expect({ status: promote.status, stderr: promote.stderr }).toMatchObject({ status: 0 });
+        const promotedMs = Date.now() - lostAt;
+        expect(tc.cluster.endpoints("greenplum").map((p) => p.name)).toEqual(["master-1"]);
+        const committedBefore = writer.committed.length;
+        await tc.cluster.waitFor("the writer committing on master-1", 300_000, () => writer.committed.length > committedBefore + 20);
+        const writesBackMs = Date.now() - lostAt;
+        await writer.stop();
+        const ids = await sql<{ id: number }>(tc, "SELECT id FROM app_rows WHERE id >= 2000000");
+        const present = new Set(ids.map((r) => r.id));
+        expect(writer.committed.filter((id) => !present.has(id))).toEqual([]);
+        expectedRows += ids.length;
+        expect(await rowCount()).toBe(expectedRows);
+
+        // The old master's node returns: it must not act as a master (fence tokens, then the ConfigMap).
+        tc.cluster.restore("master-0");
+        await tc.cluster.waitFor("master-0 standing down", 180_000, async () => {
+            const r = await tc.cluster.exec("master-0", ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "role"]);
+            return /postmaster=stopped/.test(r.stdout);
+        });
+        const reinstate = await gpFailover(tc, ["--namespace", "greenplum", "reinstate"]);
+        expect({ status: reinstate.status, stderr: reinstate.stderr }).toMatchObject({ status: 0 });
+        await tc.cluster.waitFor("master-0 streaming as the standby of master-1", HEAL_MS, () => standbyStreaming("master-1"));
+        await tc.cluster.waitReady(HEAL_MS);
+        expect(await rowCount()).toBe(expectedRows);
+        record("ha: master failover (gp-failover promote, reinstate)", {
+            promoteSeconds: seconds(promotedMs),
+            writesBackSeconds: seconds(writesBackMs),
+            committed: writer.committed.length,
+            writerErrors: writer.errors,
+            rows: expectedRows,
+        });
+    }, 1_800_000);
+
+    test("promote refuses when the standby is not known to be in sync", async () => {
+        // master-0 is now the standby of master-1: lose it first, then ask for a promotion of it.
+        tc.cluster.cut("master-0");
+        await new Promise((r) => setTimeout(r, 2000));
+        const promote = await gpFailover(tc, ["--namespace", "greenplum", "promote"]);
+        expect(promote.status).not.toBe(0);
+        expect(tc.cluster.endpoints("greenplum").map((p) => p.name)).toEqual(["master-1"]);
+        tc.cluster.restore("master-0");
+        await tc.cluster.waitFor("master-0 streaming again", HEAL_MS, () => standbyStreaming("master-1"));
+        record("ha: promote refused without sync evidence", { exit: promote.status, message: (promote.stderr.trim().split("\n").pop() ?? "").slice(0, 160) });
+    }, 1_800_000);
+
+    test("planned outage: every pod deleted (preStop stops Greenplum cleanly) and started again without crash recovery, same rows", async () => {
+        const stopStarted = Date.now();
+        await tc.cluster.stopAll();
+        const stopMs = Date.now() - stopStarted;
+        tc.cluster.startAgain();
+        const ms = await tc.cluster.waitReady(HEAL_MS);
+        expect(await rowCount()).toBe(expectedRows);
+        const since = new Date(stopStarted).toISOString().replace("T", " ").slice(0, 19);
+        for (const [pod, dir] of [["master-1", "/greenplum/data-1"], ["segment-a-0", "/greenplum/data"], ["segment-b-0", "/greenplum/mirror/data"]]) {
+            const r = await tc.cluster.exec(pod, ["bash", "-c", `grep -h -E "was not properly shut down|database system was interrupted" ${dir}/pg_log/*.csv || true`]);
+            expect({ pod, crashRecovery: r.stdout.split("\n").filter((l) => l.slice(0, 19) >= since) }).toEqual({ pod, crashRecovery: [] });
+        }
+        expect(allLogs(tc, "master-1")).toContain("gpstart");
+        record("ha: planned outage", { stopSeconds: seconds(stopMs), readyAgainSeconds: seconds(ms), rows: expectedRows });
+    }, 1_800_000);
+
+    test("every pod deleted at once and recreated with new addresses: Ready again, in sync, same rows", async () => {
+        const before = new Map(tc.cluster.podNames().map((n) => [n, tc.cluster.pod(n).address]));
+        const started = Date.now();
+        await Promise.all(tc.cluster.podNames().map((n) => tc.cluster.deletePod(n)));
+        await tc.cluster.waitFor("pods recreated", 120_000, () => tc.cluster.podNames().every((n) => tc.cluster.pod(n).phase === "Running"));
+        for (const [name, address] of before) expect(tc.cluster.pod(name).address).not.toBe(address);
+        await healthy();
+        await tc.cluster.waitFor("the standby streaming", HEAL_MS, () => standbyStreaming("master-1"));
+        expect(await rowCount()).toBe(expectedRows);
+        record("ha: all pods recreated with new addresses", { healthySeconds: seconds(Date.now() - started), rows: expectedRows });
+    }, 1_800_000);
+});
