@@ -127,8 +127,6 @@ acting_master_boot() {
     log_info "resuming initialisation after gpinitsystem"
     master_post_init
   elif gpk_master_sql_ok; then
-    # The Secret is the truth for the password (e.g. handed back after a destroy): applied on every start.
-    master_set_password
     master_apply_server_settings
   fi
   GPK_MODE=acting

@@ -154,7 +154,23 @@ master_set_password() {
 SET log_statement = 'none';
 ALTER ROLE gpadmin WITH PASSWORD 'md5${hash}';
 EOF
+  printf '%s\n' "$hash" >"$GP_RUN_DIR/password-applied"
   log_info "gpadmin password set from ${GP_PASSWORD_FILE}"
+}
+
+# The Secret is the truth for gpadmin's password: when its mounted copy changes (a new value after
+# a destroy, a rotation), the supervisor applies it. Only hashes are compared and kept.
+sv_sync_password() {
+  local password hash
+  [[ -r "$GP_PASSWORD_FILE" ]] || return 0
+  password="$(cat "$GP_PASSWORD_FILE")"
+  password="${password%$'\n'}"
+  [[ -n "$password" ]] || return 0
+  hash="$(printf '%s%s' "$password" gpadmin | md5sum | awk '{print $1}')"
+  unset password
+  [[ "$hash" == "$(cat "$GP_RUN_DIR/password-applied" 2>/dev/null)" ]] && return 0
+  log_info "the gpadmin password in ${GP_PASSWORD_FILE} is not the one last applied: applying it"
+  master_set_password
 }
 
 master_create_database() {
@@ -554,6 +570,7 @@ master_supervise_once() {
     return 4
   fi
   gpk_apply_master_hba || log_error "could not apply pg_hba.conf"
+  sv_sync_password
   sv_start_silent_primaries || log_error "could not check primaries"
   if [[ "$GP_MIRRORS" == true ]]; then
     sv_recover_segments || log_error "could not check for down segments"

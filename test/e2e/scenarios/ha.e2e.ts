@@ -64,7 +64,7 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
         const fqdn = (pod: string): string => `${pod}.agent.greenplum.svc.cluster.local`;
         expect(await segments(tc)).toEqual([
             { content: -1, role: "m", preferred_role: "m", mode: "s", status: "u", hostname: fqdn("master-1"), port: 5432 },
-            { content: -1, role: "p", preferred_role: "p", mode: "s", status: "u", hostname: fqdn("master-0"), port: 5432 },
+            { content: -1, role: "p", preferred_role: "p", mode: "n", status: "u", hostname: fqdn("master-0"), port: 5432 },
             { content: 0, role: "m", preferred_role: "m", mode: "s", status: "u", hostname: fqdn("segment-b-0"), port: 7000 },
             { content: 0, role: "p", preferred_role: "p", mode: "s", status: "u", hostname: fqdn("segment-a-0"), port: 6000 },
             { content: 1, role: "m", preferred_role: "m", mode: "s", status: "u", hostname: fqdn("segment-b-1"), port: 7000 },

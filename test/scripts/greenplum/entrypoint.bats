@@ -282,6 +282,25 @@ EOF
   expect_output_has "running gprecoverseg -a"
 }
 
+@test "supervision applies the Secret's password when its mounted copy changes, and only then" {
+  make_master_data
+  set_init_state done
+  run_script entrypoint.sh
+  expect_status 0
+  # The first pass after a start applies the Secret's value (the database may hold an older one).
+  expect_call "psql-query set-password"
+  : >"$STUB_LOG"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_no_call "psql-query set-password"
+  printf 'rotated-password' >"$GP_PASSWORD_FILE"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_call "psql-query set-password"
+  expect_output_has "is not the one last applied: applying it"
+  grep -qF "ALTER ROLE gpadmin WITH PASSWORD 'md5$(printf '%s' rotated-passwordgpadmin | md5sum | awk '{print $1}')';" "$STUB_LOG.sql"
+}
+
 @test "supervision waits (no gprecoverseg) while the down segment's host does not answer" {
   export GP_MIRRORS=true STUB_SSH_DOWN=segment-b-0
   make_master_data
