@@ -202,7 +202,12 @@ EOF
 # gpinitsystem writes log_statement=all into every postgresql.conf (gpinitsystem
 # LOG_STATEMENT_TXT ... log_statement=all), which logs every statement text on the master
 # volume; ddl keeps schema changes auditable without filling the volume.
-GPK_FIXED_SETTINGS='log_statement ddl ddl'
+# gp_fts_probe_interval 20 (default 60): on an idle cluster a dead primary is noticed only at the
+# next probe, so this bounds that wait to 20 s. Whether a segment is declared down is still decided
+# by gp_fts_probe_timeout (20 s) and gp_fts_probe_retries (5), Greenplum's defaults, so a busy node
+# gets no false failover. (Both are SIGHUP settings: guc_gp.c.)
+GPK_FIXED_SETTINGS='log_statement ddl ddl
+gp_fts_probe_interval 20 20'
 
 # Prints "<segment value>|<master value>" as postgresql.conf holds them (gpconfig -s NAME --file
 # prints "Master  value: X" and "Segment value: Y" when all segments agree: gpconfig
