@@ -366,10 +366,12 @@ master_start_existing() {
   if gpk_postmaster_running "$GPK_MASTER_DIR"; then
     log_info "master postmaster already running (e.g. just promoted); not running gpstart"
   else
+    # gpstart needs the segments; the standby it can leave out (-y -S), so a lost standby pod
+    # never holds the master back.
     local hosts=()
-    mapfile -t hosts < <(gpk_all_pods)
+    mapfile -t hosts < <(gpk_primary_pods; gpk_mirror_pods)
     if ! gpk_wait_for_hosts "$GP_RESTART_HOST_WAIT_SECONDS" "${hosts[@]}"; then
-      log_warn "not every host answers after ${GP_RESTART_HOST_WAIT_SECONDS}s; starting anyway (the supervisor recovers the rest)"
+      log_warn "not every segment host answers after ${GP_RESTART_HOST_WAIT_SECONDS}s; starting anyway (the supervisor recovers the rest)"
     fi
     local rc=0
     master_gpstart_args

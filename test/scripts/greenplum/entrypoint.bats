@@ -164,6 +164,16 @@ EOF
   expect_call "gpstart -a"
 }
 
+@test "a lost standby pod does not hold the master's restart back: no wait for it, gpstart without it" {
+  export GP_STANDBY=true STUB_SSH_DOWN=master-1 GP_RESTART_HOST_WAIT_SECONDS=1
+  make_master_data
+  set_init_state done
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_lacks "waiting for hosts"
+  expect_call "gpstart -a -y -S"
+}
+
 @test "first init: a host missing from DNS times out with an error naming it" {
   export STUB_DNS_MISSING=segment-a-1
   run_script entrypoint.sh
