@@ -67,7 +67,7 @@ describe("what the runner writes into pods", () => {
 
     test("masked secrets get what pulumi up would give them: known values, real ssh key pairs, a kept random password", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gpk-keys-"));
-        const plan = { ...ha, secrets: new Map([["greenplum-admin", { username: "[secret]", password: "[secret]" }], ["greenplum-ssh", { id_rsa: "[secret]", "id_rsa.pub": "[secret]" }]]) };
+        const plan = { ...ha, secrets: new Map<string, Record<string, string>>([["greenplum-admin", { username: "[secret]", password: "[secret]" }], ["greenplum-ssh", { id_rsa: "[secret]", "id_rsa.pub": "[secret]" }]]) };
         fillMaskedSecrets(plan, dir, { username: "gpadmin" });
         const admin = plan.secrets.get("greenplum-admin");
         expect(admin?.username).toBe("gpadmin");
@@ -75,7 +75,7 @@ describe("what the runner writes into pods", () => {
         expect(plan.secrets.get("greenplum-ssh")?.id_rsa).toContain("BEGIN OPENSSH PRIVATE KEY");
         expect(plan.secrets.get("greenplum-ssh")?.["id_rsa.pub"]).toMatch(/^ssh-rsa /);
         // A second run (the pods restarted on the same claims) keeps the password the database has.
-        const again = { ...ha, secrets: new Map([["greenplum-admin", { username: "[secret]", password: "[secret]" }]]) };
+        const again = { ...ha, secrets: new Map<string, Record<string, string>>([["greenplum-admin", { username: "[secret]", password: "[secret]" }]]) };
         fillMaskedSecrets(again, dir, { username: "gpadmin" });
         expect(again.secrets.get("greenplum-admin")?.password).toBe(admin?.password);
         fs.rmSync(dir, { recursive: true, force: true });

@@ -35,6 +35,25 @@ describe("dev topology: master + 2 primaries", () => {
         expect(r.stdout.trim()).toBe("1");
     }, 120_000);
 
+    test("in the pods: ping works only through the pod's ping_group_range, postgres runs with the hard open-files limit", async () => {
+        const ping = await tc.cluster.exec("master-0", ["ping", "-c", "1", "-W", "2", "segment-a-0.agent.greenplum.svc.cluster.local"]);
+        expect(ping.status).toBe(0);
+        // Without the sysctl (a new network namespace's default, "1 0") ping fails as gpinitsystem saw it.
+        const ns = "gpk-master-0";
+        const { run } = await import("../runner/host");
+        const before = run("ip", ["netns", "exec", ns, "sysctl", "-n", "net.ipv4.ping_group_range"]).stdout.trim().replace(/\s+/g, " ");
+        run("ip", ["netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ping_group_range=1 0"]);
+        const refused = await tc.cluster.exec("master-0", ["ping", "-c", "1", "-W", "2", "segment-a-0.agent.greenplum.svc.cluster.local"]);
+        run("ip", ["netns", "exec", ns, "sysctl", "-q", "-w", `net.ipv4.ping_group_range=${before}`]);
+        expect(before).toBe("1001 1001");
+        expect(refused.status).not.toBe(0);
+        expect(refused.stderr).toMatch(/Operation not permitted|Permission denied/);
+        const limits = await tc.cluster.exec("segment-a-0", ["bash", "-c", "pid=$(head -1 /greenplum/data/postmaster.pid); grep 'Max open files' /proc/$pid/limits"]);
+        const [soft, hard] = limits.stdout.trim().split(/\s+/).slice(3, 5);
+        expect(soft).toBe(hard);
+        record("dev: ping and limits", { postmasterOpenFilesSoft: soft, hard });
+    }, 120_000);
+
     test("a primary crashes (unmirrored): the kubelet restarts it and the rows are all there", async () => {
         const started = Date.now();
         tc.cluster.crash("segment-a-1");
