@@ -1,21 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import program = require("../index");
 import { parseStackConfig } from "../stacks";
-import { configProblems } from "./harness";
+import { configProblems, problemsOf, stackConfig } from "./harness";
 
-/** allConfig form of a stack's config, from plain objects. */
-function stackConfig(values: Record<string, unknown>): Record<string, string> {
-    return Object.fromEntries(Object.entries(values).map(([k, v]) => [`greenplum-k8s:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
-}
-
-function problemsOf(values: Record<string, unknown>, extra: Record<string, string> = {}): string[] {
-    try {
-        parseStackConfig({ ...stackConfig(values), ...extra });
-        return [];
-    } catch (err) {
-        return (err as { problems: string[] }).problems;
-    }
-}
 
 const gkeBlock = { region: "europe-west1", zones: ["europe-west1-b", "europe-west1-c"], masterAuthorizedNetworks: [{ cidrBlock: "203.0.113.0/24", displayName: "ci" }] };
 const gkeStack = { target: { kind: "gke" }, gke: gkeBlock };

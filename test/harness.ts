@@ -1,6 +1,7 @@
 import * as path from "path";
 import program = require("../index");
 import { deepMerge } from "../stacks/defaults";
+import { parseStackConfig } from "../stacks";
 import { kubernetesObjects, type KubernetesObject } from "../tools/manifests";
 import { runProgram, unwrapSecrets, type ProgramRun, type RegisteredResource } from "../tools/mock-runtime";
 import { readStackFile } from "../tools/stack-file";
@@ -65,5 +66,20 @@ export async function configProblems(stack: string, changes: ConfigChanges): Pro
         const message = (err as Error).message;
         if (!message.startsWith("Invalid stack configuration")) throw err;
         return message.split("\n").slice(1).map((line) => line.replace(/^\s+- /, ""));
+    }
+}
+
+/** allConfig form of a stack's config, from plain objects. */
+export function stackConfig(values: Record<string, unknown>): Record<string, string> {
+    return Object.fromEntries(Object.entries(values).map(([k, v]) => [`greenplum-k8s:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+/** The problems parseStackConfig lists for a config given as plain objects (empty when valid). */
+export function problemsOf(values: Record<string, unknown>, extra: Record<string, string> = {}): string[] {
+    try {
+        parseStackConfig({ ...stackConfig(values), ...extra });
+        return [];
+    } catch (err) {
+        return (err as { problems: string[] }).problems;
     }
 }

@@ -8,7 +8,7 @@ import { evaluatePack, readPackConfig, type PackViolation } from "../policy/eval
 import { allPolicies } from "../policy/policies";
 import { parseStackConfig } from "../stacks";
 import { unwrapSecrets } from "./mock-runtime";
-import { HelpRequested, readFlags, renderStack, resourceRecord, STACK_FLAGS, stackOptions, summary, UsageError } from "./render";
+import { readFlags, renderStack, resourceRecord, runCommand, STACK_FLAGS, stackOptions, summary } from "./render";
 import { readStackFile } from "./stack-file";
 
 export const USAGE = `usage: npm run policy -- (--stack <name> | --config <file>) [options]
@@ -43,28 +43,19 @@ export function formatAsPreview(violations: PackViolation[], packSource: string)
 }
 
 async function main(): Promise<void> {
-    try {
-        const { values, switches } = readFlags(process.argv.slice(2), [...STACK_FLAGS, "--policy-config"], USAGE);
-        const options = stackOptions(values, switches, process.env, USAGE);
-        const packConfigName = values["policy-config"] ?? defaultPackConfig(options.configFile);
-        const packConfig = readPackConfig(packConfigName);
-        const rendered = await renderStack(options);
-        for (const warning of rendered.warnings) console.error(`warning: ${warning}`);
-        console.log(summary(options.stack, undefined, rendered).join("\n"));
-        // Policies see real values in a preview; secrets are unwrapped as the engine hands them over.
-        const records = rendered.resources.map((r) => resourceRecord(r, unwrapSecrets(r.inputs)));
-        const violations = evaluatePack(records, packConfig);
-        console.log(`policy config: ${packConfigName}`);
-        console.log(formatAsPreview(violations, path.relative(process.cwd(), path.join(__dirname, "..", "policy")) || "policy"));
-        if (violations.some((v) => v.enforcementLevel === "mandatory")) process.exit(1);
-    } catch (err) {
-        if (err instanceof HelpRequested) {
-            console.log(err.message);
-            return;
-        }
-        console.error(err instanceof Error ? err.message : String(err));
-        process.exit(err instanceof UsageError ? 2 : 1);
-    }
+    const { values, switches } = readFlags(process.argv.slice(2), [...STACK_FLAGS, "--policy-config"], USAGE);
+    const options = stackOptions(values, switches, process.env, USAGE);
+    const packConfigName = values["policy-config"] ?? defaultPackConfig(options.configFile);
+    const packConfig = readPackConfig(packConfigName);
+    const rendered = await renderStack(options);
+    for (const warning of rendered.warnings) console.error(`warning: ${warning}`);
+    console.log(summary(options.stack, undefined, rendered).join("\n"));
+    // Policies see real values in a preview; secrets are unwrapped as the engine hands them over.
+    const records = rendered.resources.map((r) => resourceRecord(r, unwrapSecrets(r.inputs)));
+    const violations = evaluatePack(records, packConfig);
+    console.log(`policy config: ${packConfigName}`);
+    console.log(formatAsPreview(violations, path.relative(process.cwd(), path.join(__dirname, "..", "policy")) || "policy"));
+    if (violations.some((v) => v.enforcementLevel === "mandatory")) process.exit(1);
 }
 
-if (require.main === module) void main();
+if (require.main === module) void runCommand(main);

@@ -207,12 +207,10 @@ export function summary(stack: string, out: string | undefined, rendered: Render
     return lines;
 }
 
-async function main(): Promise<void> {
+/** Runs a command-line body: --help prints usage (exit 0), bad flags exit 2, any other error 1. */
+export async function runCommand(body: () => Promise<void>): Promise<void> {
     try {
-        const options = parseArgs(process.argv.slice(2));
-        const rendered = await render(options);
-        for (const warning of rendered.warnings) console.error(`warning: ${warning}`);
-        console.log(summary(options.stack, options.out, rendered).join("\n"));
+        await body();
     } catch (err) {
         if (err instanceof HelpRequested) {
             console.log(err.message);
@@ -223,4 +221,11 @@ async function main(): Promise<void> {
     }
 }
 
-if (require.main === module) void main();
+async function main(): Promise<void> {
+    const options = parseArgs(process.argv.slice(2));
+    const rendered = await render(options);
+    for (const warning of rendered.warnings) console.error(`warning: ${warning}`);
+    console.log(summary(options.stack, options.out, rendered).join("\n"));
+}
+
+if (require.main === module) void runCommand(main);
