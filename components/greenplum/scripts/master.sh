@@ -206,8 +206,13 @@ EOF
 # next probe, so this bounds that wait to 20 s. Whether a segment is declared down is still decided
 # by gp_fts_probe_timeout (20 s) and gp_fts_probe_retries (5), Greenplum's defaults, so a busy node
 # gets no false failover. (Both are SIGHUP settings: guc_gp.c.)
+# wal_sender_timeout 60s (Greenplum 6 raises PostgreSQL's 60 s to 300 s, guc.c): a mirror or
+# standby whose node is lost (no RST, packets dropped) is noticed only when its walsender times
+# out, and until then every commit on its primary waits for it. Measured with the pod runner; a
+# mirror dropped for a slow minute is resynced by the supervisor, nothing is lost.
 GPK_FIXED_SETTINGS='log_statement ddl ddl
-gp_fts_probe_interval 20 20'
+gp_fts_probe_interval 20 20
+wal_sender_timeout 60s 60s'
 
 # Prints "<segment value>|<master value>" as postgresql.conf holds them (gpconfig -s NAME --file
 # prints "Master  value: X" and "Segment value: Y" when all segments agree: gpconfig

@@ -149,11 +149,17 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
 
     test("a double fault: the primary dies while its mirror is down; the primary is restarted, then the mirror recovers", async () => {
         // Mirror down first (its pod's node lost), FTS marks it down, then the primary crashes: FTS cannot promote.
+        const cutAt = Date.now();
         tc.cluster.cut("segment-b-0");
-        await tc.cluster.waitFor("segment-b-0 marked down", 300_000, async () => {
+        // A commit on content 0 waits for its mirror until the primary's walsender gives up on it.
+        await sql(tc, "INSERT INTO app_rows SELECT generate_series(3000000, 3000099)");
+        const commitWaitMs = Date.now() - cutAt;
+        expectedRows += 100;
+        await tc.cluster.waitFor("segment-b-0 marked down", 600_000, async () => {
             await sql(tc, "SELECT gp_request_fts_probe_scan()").catch(() => undefined);
             return (await segments(tc)).some((r) => r.hostname.startsWith("segment-b-0.") && r.status === "d");
         });
+        const markedDownMs = Date.now() - cutAt;
         const started = Date.now();
         tc.cluster.crash("segment-a-0");
         // The kubelet restarts the container; the supervisor starts the primary (FTS cannot promote).
@@ -161,7 +167,7 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
         tc.cluster.restore("segment-b-0");
         await healthy();
         expect(await rowCount()).toBe(expectedRows);
-        record("ha: double fault", { queriesBackSeconds: seconds(ms), healedSeconds: seconds(Date.now() - started) });
+        record("ha: double fault", { commitWaitedForLostMirrorSeconds: seconds(commitWaitMs), mirrorMarkedDownSeconds: seconds(markedDownMs), queriesBackSeconds: seconds(ms), healedSeconds: seconds(Date.now() - started), rows: expectedRows });
     }, 1_800_000);
 
     test("master failover with gp-failover after the master's node is lost: writes continue on the standby, exact count; reinstate makes the old master the standby", async () => {

@@ -600,7 +600,7 @@ gpconfig_file() {
   expect_status 0
   expect_call "gpconfig -c log_statement -v ddl -m ddl"
   expect_before "gpconfig -c log_statement" "gpconfig -c max_connections"
-  expect_output_has "RESTART NEEDED: log_statement gp_fts_probe_interval max_connections only take effect when the cluster restarts"
+  expect_output_has "RESTART NEEDED: log_statement gp_fts_probe_interval wal_sender_timeout max_connections only take effect when the cluster restarts"
 }
 
 @test "server settings: a malformed line is reported and skipped; a gpconfig that finished with errors is reported" {

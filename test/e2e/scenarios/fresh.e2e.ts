@@ -1,0 +1,49 @@
+/**
+ * Scenarios that need a cluster of their own: a pod restarted during the first init, and a data
+ * volume on tmpfs. Dev topology (master + 2 primaries).
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { allLogs, DEV_STACK, record, seconds, segments, sql, startCluster, stopCluster, type TestCluster } from "./harness";
+
+let tc: TestCluster | undefined;
+afterEach(async () => {
+    await stopCluster(tc);
+    tc = undefined;
+});
+
+test("the master restarted during its first init: the unfinished init is moved aside and run again, and the cluster comes up", async () => {
+    tc = startCluster("restart-during-init", DEV_STACK);
+    const cluster = tc.cluster;
+    const started = Date.now();
+    await cluster.waitFor("gpinitsystem running", 600_000, () => allLogs(tc as TestCluster, "master-0").includes("running: gpinitsystem"));
+    // Let gpinitsystem get as far as creating instances on the segments.
+    await cluster.waitFor("segment data being created", 120_000, () => fs.existsSync(path.join(cluster.workDir, "pvc", "data-segment-a-0", "data")));
+    cluster.crash("master-0");
+    const ms = await cluster.waitReady(1_200_000);
+    expect(allLogs(tc, "master-0")).toContain("the first init did not finish");
+    expect((await segments(tc)).map((r) => `${r.content}/${r.role}/${r.status}`)).toEqual(["-1/p/u", "0/p/u", "1/p/u"]);
+    // What the first attempt left is kept beside the new data, never deleted.
+    const leftovers = fs.readdirSync(path.join(cluster.workDir, "pvc", "data-segment-a-0")).filter((f) => f.startsWith("data.half-init-"));
+    expect(leftovers.length).toBe(1);
+    await sql(tc, "CREATE TABLE t (id int) DISTRIBUTED BY (id); INSERT INTO t SELECT generate_series(1, 1000)");
+    expect(Number((await sql<{ n: string }>(tc, "SELECT count(*) AS n FROM t"))[0].n)).toBe(1000);
+    record("restart during first init", { readySeconds: seconds(Date.now() - started), afterCrashSeconds: seconds(ms), rows: 1000 });
+}, 1_800_000);
+
+test("a data volume on tmpfs: the volume guard refuses it with its message and Greenplum never starts there", async () => {
+    tc = startCluster("tmpfs-volume", DEV_STACK, { tmpfsClaims: ["data-segment-a-1"] });
+    const cluster = tc.cluster;
+    const guardLog = (): string => {
+        const dir = path.join(cluster.workDir, "logs", "segment-a-1");
+        return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.startsWith("volume-guard.")).map((f) => fs.readFileSync(path.join(dir, f), "utf8")).join("") : "";
+    };
+    await cluster.waitFor("the volume guard's verdict", 120_000, () => guardLog().includes("FAIL volume"));
+    // Two more back-off rounds: the main container never starts, no instance is created there.
+    await new Promise((r) => setTimeout(r, 40_000));
+    expect(guardLog()).toMatch(/FAIL volume data at \/greenplum: filesystem is tmpfs, which rejects O_DIRECT/);
+    expect(cluster.pod("segment-a-1").state).toBe("waiting");
+    expect(fs.readdirSync(path.join(cluster.workDir, "pvc", "data-segment-a-1"))).toEqual([]);
+    expect(cluster.pod("master-0").ready).toBe(false);
+    record("volume guard refuses tmpfs", { guardRuns: (guardLog().match(/FAIL volume/g) ?? []).length });
+}, 600_000);
