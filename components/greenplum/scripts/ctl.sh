@@ -145,8 +145,8 @@ verb_activate() {
   log_info "running: gpactivatestandby ${args[*]}"
   gpactivatestandby "${args[@]}"
   # The standby's pg_hba.conf came from gpinitstandby, not ours: clients are admitted the moment
-  # the Service points here, not a supervision pass later.
-  gpk_apply_master_hba
+  # the Service points here, not a supervision pass later. The activation stands either way.
+  gpk_apply_master_hba || log_error "could not apply pg_hba.conf after the activation; the supervisor retries"
 }
 
 verb_move_aside() {

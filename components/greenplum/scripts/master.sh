@@ -170,7 +170,8 @@ sv_sync_password() {
   unset password
   [[ "$hash" == "$(cat "$GP_RUN_DIR/password-applied" 2>/dev/null)" ]] && return 0
   log_info "the gpadmin password in ${GP_PASSWORD_FILE} is not the one last applied: applying it"
-  master_set_password
+  # In a subshell: a failure (e.g. no free connection) is retried next pass, never ends PID 1.
+  (master_set_password) || log_error "applying the gpadmin password failed; retrying next pass"
 }
 
 master_create_database() {

@@ -7,6 +7,13 @@ load helpers
 setup() {
   gp_setup
   export KUBECTL=kubectl
+  # Both master pods answer `ctl.sh role` as standbys unless a test says otherwise.
+  kubectl_answer master-0 role "pod=master-0
+data=standby
+postmaster=running"
+  kubectl_answer master-1 role "pod=master-1
+data=standby
+postmaster=running"
 }
 
 failover() {
@@ -41,6 +48,24 @@ failover() {
 }
 
 # --- promote ---------------------------------------------------------------------------
+
+@test "promote refuses, touching nothing, when the standby pod cannot be reached" {
+  kubectl_answer master-1 role "error dialing backend: dial tcp 198.18.0.15:10250: i/o timeout" 1
+  failover --namespace gp promote
+  expect_status 1
+  expect_output_has "refusing to promote: the standby pod master-1 cannot be reached" "the master master-0 was not touched"
+  expect_no_call "kubectl --namespace gp exec master-0 -- bash /opt/greenplum-k8s/scripts/ctl.sh stand-down"
+  expect_no_call "kubectl --namespace gp exec master-0 -- bash /opt/greenplum-k8s/scripts/ctl.sh replication-status"
+}
+
+@test "promote continues when gpactivatestandby reports a failure but the standby now runs as master" {
+  kubectl_answer master-1 activate "stream error" 1
+  printf '%s\n' "pod=master-1" "data=master" "postmaster=running" >"$STUB_KUBECTL_DIR/master-1.role.after"
+  export STUB_ROLE_AFTER_ACTIVATE=1
+  failover --namespace gp promote
+  expect_output_has "gpactivatestandby reported a failure, but master-1 now runs as a master"
+  expect_no_call "kubectl --namespace gp exec master-0 -- bash /opt/greenplum-k8s/scripts/ctl.sh unfence"
+}
 
 @test "promote refuses when the standby is not in sync with the running master (exit 40)" {
   kubectl_answer master-0 replication-status "not in sync: standby streaming but replay 0/10 behind sent 0/20 after 5 checks" 40
