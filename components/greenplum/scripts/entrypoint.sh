@@ -87,7 +87,10 @@ acting_master_boot() {
   fi
   case "$state" in
   gpinitsystem-started)
-    master_clear_half_init
+    if ! master_clear_half_init; then
+      GPK_MODE=parked
+      return 0
+    fi
     master_first_init
     master_post_init
     GPK_MODE=acting

@@ -126,6 +126,9 @@ gpk_init_env() {
   GPK_INIT_INPUT_FILE="${GPK_STATE_DIR}/gpinitsystem_input"
   GPK_TOPOLOGY_FILE="${GPK_STATE_DIR}/topology"
   GPK_SYNC_MARKER="${GPK_STATE_DIR}/standby-sync"
+  GPK_INITIALISED_MARKER="${GPK_STATE_DIR}/initialised"
+  # How often an unfinished first init is cleared and run again before the master parks.
+  GPK_INIT_RETRIES=1
   # Written by the standby pod itself: when it last saw its wal receiver connected.
   GPK_WALRECEIVER_SEEN="${GPK_STATE_DIR}/standby-walreceiver"
   # On every pod: the master pod gp-failover last made acting (absent until a failover).

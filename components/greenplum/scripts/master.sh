@@ -37,7 +37,7 @@ master_first_init() {
   local rc=0
   gpinitsystem "${GPK_GPINIT_ARGS[@]}" || rc=$?
   if ((rc != 0)); then
-    die "gpinitsystem failed (exit ${rc}); logs are in ${GPK_STATE_DIR}/gpAdminLogs. The cluster is half-initialised; the next start will refuse to continue and print how to clean up"
+    die "gpinitsystem failed (exit ${rc}); logs are in ${GPK_STATE_DIR}/gpAdminLogs. The next start moves its leftovers aside and runs it again (once), then stops and prints how to clean up"
   fi
   gpk_write_init_state gpinitsystem-done
   log_info "gpinitsystem finished"
@@ -275,6 +275,7 @@ master_post_init() {
   gpk_apply_master_hba || die "reloading the master after writing pg_hba.conf failed"
   master_create_database
   master_apply_server_settings
+  master_mark_initialised
   gpk_write_init_state "done"
   log_info "cluster initialisation complete"
 }
@@ -296,18 +297,34 @@ master_half_init_report() {
 
 # A first init that did not finish (the pod restarted or gpinitsystem failed) never served a
 # client: clients get their password and pg_hba lines only after gpinitsystem. Its leftovers are
-# stopped and moved aside (never deleted) on every pod, and the caller initialises again.
+# moved aside (never deleted) on every pod, once: the caller initialises again. Returns 1, with
+# the clean-up report, when that is not safe or was already tried.
 master_clear_half_init() {
-  local hosts=() pod dir suffix
+  local hosts=() pod dir suffix attempts q_dir q_marker
+  attempts="$(cat "$GPK_STATE_DIR/init-retries" 2>/dev/null || echo 0)"
+  if ((attempts >= GPK_INIT_RETRIES)); then
+    master_half_init_report "the first init did not finish, and was retried ${attempts} time(s) already"
+    return 1
+  fi
   suffix="half-init-$(date -u +%Y%m%dT%H%M%SZ)"
   mapfile -t hosts < <(gpk_all_pods)
   log_warn "the first init did not finish (init state $(gpk_read_init_state)); moving its leftovers aside on every pod and initialising again"
   gpk_wait_for_hosts "$GP_HOST_WAIT_SECONDS" "${hosts[@]}" ||
     die "cannot clear the unfinished first init: not every host is reachable; exiting so the pod restarts and tries again"
+  # A pod marked initialised belongs to a cluster that finished its init (and may hold data).
+  q_marker="$(printf '%q' "$GPK_INITIALISED_MARKER")"
+  for pod in "${hosts[@]}"; do
+    if gpk_ssh "$(gpk_fqdn "$pod")" "test -e ${q_marker}" </dev/null >/dev/null 2>&1; then
+      master_half_init_report "init state $(gpk_read_init_state), but ${pod} belongs to a cluster whose init finished (${GPK_INITIALISED_MARKER}); nothing was moved"
+      return 1
+    fi
+  done
+  printf '%s\n' "$((attempts + 1))" >"$GPK_STATE_DIR/init-retries"
   for pod in "${hosts[@]}"; do
     dir="$(gpk_pod_data_dir "$pod")"
-    local cmd
-    cmd="source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1; if [ -d $(printf '%q' "$dir") ]; then pg_ctl -D $(printf '%q' "$dir") -m immediate -w -t 60 stop >/dev/null 2>&1; mv $(printf '%q' "$dir") $(printf '%q' "${dir}.${suffix}"); fi"
+    q_dir="$(printf '%q' "$dir")"
+    # What the interrupted gpinitsystem started over ssh may still run: stop it, then the instance.
+    local cmd="source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1; pkill -KILL -u \"\$(id -u)\" -f 'gpcreateseg|pg_basebackup|initdb|gpsegstart' >/dev/null 2>&1; if [ -d ${q_dir} ]; then if pg_ctl status -D ${q_dir} >/dev/null 2>&1; then pg_ctl -D ${q_dir} -m immediate -w -t 60 stop >/dev/null || exit 1; fi; mv ${q_dir} $(printf '%q' "${dir}.${suffix}"); fi"
     if [[ "$pod" == "$(gpk_self)" ]]; then
       bash -c "$cmd" || die "could not move ${dir} aside on ${pod}"
     else
@@ -316,6 +333,17 @@ master_clear_half_init() {
     log_info "${pod}: moved ${dir} aside to ${dir}.${suffix} (if it existed)"
   done
   rm -f "$GPK_INIT_STATE_FILE"
+}
+
+# Marks every pod as part of a cluster whose init finished: an unfinished-init clean-up never
+# touches such a pod. Pods that do not answer get it on the next start of the master.
+master_mark_initialised() {
+  local pod q_marker
+  q_marker="$(printf '%q' "$GPK_INITIALISED_MARKER")"
+  while read -r pod; do
+    gpk_ssh "$(gpk_fqdn "$pod")" "mkdir -p $(printf '%q' "$GPK_STATE_DIR") && touch ${q_marker}" </dev/null >/dev/null 2>&1 ||
+      log_warn "could not mark ${pod} initialised (${GPK_INITIALISED_MARKER}); retried on the next start"
+  done < <(gpk_all_pods)
 }
 
 # ---------------------------------------------------------------------------

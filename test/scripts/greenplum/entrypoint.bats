@@ -218,6 +218,29 @@ EOF
   [[ "$(cut -d' ' -f1 "$GP_DATA_ROOT/greenplum-k8s/init-state")" == done ]]
 }
 
+@test "an unfinished first init is cleared only once, and never where a pod is marked initialised" {
+  export STUB_GPINITSYSTEM_RC=2
+  run_script entrypoint.sh
+  expect_status 1
+  run_script entrypoint.sh
+  expect_status 1
+  expect_output_has "the first init did not finish"
+  # The retry failed too: the third start parks with the clean-up report instead of looping.
+  : >"$STUB_LOG"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "HALF-INITIALISED CLUSTER: the first init did not finish, and was retried 1 time(s) already"
+  expect_no_call gpinitsystem
+  # A pod of a finished cluster (e.g. a master volume restored from an old snapshot) stops the clean-up.
+  rm -f "$GP_DATA_ROOT/greenplum-k8s/init-retries"
+  export STUB_SSH_INITIALISED_ON=segment-a-1
+  : >"$STUB_LOG"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "but segment-a-1 belongs to a cluster whose init finished"
+  expect_no_call gpinitsystem
+}
+
 @test "non-acting master with master data (demoted) refuses to start postgres" {
   export GP_STANDBY=true STUB_HOSTNAME=master-0
   echo master-1 >"$GP_ACTING_MASTER_FILE"

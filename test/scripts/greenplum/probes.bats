@@ -74,6 +74,19 @@ fake_process() {
   expect_output_has "not ready: master pod master-1 is not the acting master (ConfigMap: 'master-0') and holds no standby data"
 }
 
+@test "readiness: a just-promoted master serves before its ConfigMap copy names it; a fenced one does not" {
+  export STUB_HOSTNAME=master-1 GP_STANDBY=true
+  make_master_data running
+  psql_answer ready-primaries 2
+  run_script readiness.sh
+  expect_status 0
+  expect_output_has "ready: acting master master-1: SQL answers, 2/2 contents have an up primary"
+  date >"$GP_DATA_ROOT/data-1/greenplum-k8s-fenced"
+  run_script readiness.sh
+  expect_status 1
+  expect_output_has "not ready: master pod master-1 is not the acting master (ConfigMap: 'master-0') and holds no standby data"
+}
+
 @test "readiness: primary segment ready on pg_isready 0, not ready on 2" {
   export GP_SET=segment-a STUB_HOSTNAME=segment-a-1
   run_script readiness.sh
