@@ -300,7 +300,7 @@ master_half_init_report() {
 # moved aside (never deleted) on every pod, once: the caller initialises again. Returns 1, with
 # the clean-up report, when that is not safe or was already tried.
 master_clear_half_init() {
-  local hosts=() pod dir suffix attempts q_dir q_marker
+  local hosts=() pod dir suffix attempts q_dir q_marker cmd
   attempts="$(cat "$GPK_STATE_DIR/init-retries" 2>/dev/null || echo 0)"
   if ((attempts >= GPK_INIT_RETRIES)); then
     master_half_init_report "the first init did not finish, and was retried ${attempts} time(s) already"
@@ -324,7 +324,8 @@ master_clear_half_init() {
     dir="$(gpk_pod_data_dir "$pod")"
     q_dir="$(printf '%q' "$dir")"
     # What the interrupted gpinitsystem started over ssh may still run: stop it, then the instance.
-    local cmd="source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1; pkill -KILL -u \"\$(id -u)\" -f 'gpcreateseg|pg_basebackup|initdb|gpsegstart' >/dev/null 2>&1; if [ -d ${q_dir} ]; then if pg_ctl status -D ${q_dir} >/dev/null 2>&1; then pg_ctl -D ${q_dir} -m immediate -w -t 60 stop >/dev/null || exit 1; fi; mv ${q_dir} $(printf '%q' "${dir}.${suffix}"); fi"
+    # (The bracketed patterns keep pkill from matching the shell that runs it.)
+    cmd="source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1; pkill -KILL -u \"\$(id -u)\" -f '[g]pcreateseg|[p]g_basebackup|[i]nitdb|[g]psegstart' >/dev/null 2>&1; if [ -d ${q_dir} ]; then if pg_ctl status -D ${q_dir} >/dev/null 2>&1; then pg_ctl -D ${q_dir} -m immediate -w -t 60 stop >/dev/null || exit 1; fi; mv ${q_dir} $(printf '%q' "${dir}.${suffix}"); fi"
     if [[ "$pod" == "$(gpk_self)" ]]; then
       bash -c "$cmd" || die "could not move ${dir} aside on ${pod}"
     else
