@@ -19,7 +19,7 @@ export interface ClusterOptions {
     clusterDomain?: string;
     /** Claims backed by tmpfs instead of the disk (the volume guard's scenario). */
     tmpfsClaims?: string[];
-    /** How long a ConfigMap change takes to reach mounted volumes (the kubelet syncs them periodically). */
+    /** How long a ConfigMap change takes to reach mounted volumes: the kubelet's sync period (1 min) by default. */
     configMapSyncMs?: number;
     log?: (line: string) => void;
 }
@@ -39,6 +39,7 @@ export class Cluster {
     private readonly resolvPath: string;
     private readonly logLines: string[] = [];
     private stopping = false;
+    private hostsContent = "";
 
     constructor(private readonly options: ClusterOptions) {
         this.workDir = options.workDir;
@@ -92,8 +93,11 @@ export class Cluster {
         this.pods.set(plan.name, pod);
         this.refreshDns();
         void pod.finished().then(() => {
-            // The StatefulSet controller recreates a deleted pod under the same name.
-            if (!this.stopping && this.pods.get(plan.name) === pod) this.createPod(plan);
+            // The StatefulSet controller recreates a deleted pod under the same name (after a
+            // pause when the kubelet failed on it, so an error does not spin).
+            if (this.stopping || this.pods.get(plan.name) !== pod) return;
+            if (pod.failed) setTimeout(() => !this.stopping && this.pods.get(plan.name) === pod && this.createPod(plan), 10_000);
+            else this.createPod(plan);
         });
         return pod;
     }
@@ -107,8 +111,13 @@ export class Cluster {
             if (headless && !headless.publishNotReadyAddresses && !pod.ready) continue;
             addresses.set(pod.name, pod.address);
         }
-        // Written in place: every pod bind-mounts this very file.
-        fs.writeFileSync(this.hostsPath, hostsFile(addresses, this.plan.headlessService, this.plan.namespace, this.clusterDomain));
+        // Written in place (every pod bind-mounts this very file), and only when it changes: a
+        // reader may see it half-written.
+        const content = hostsFile(addresses, this.plan.headlessService, this.plan.namespace, this.clusterDomain);
+        if (content !== this.hostsContent) {
+            fs.writeFileSync(this.hostsPath, content);
+            this.hostsContent = content;
+        }
     }
 
     pod(name: string): PodRuntime {
@@ -179,7 +188,7 @@ export class Cluster {
             for (const pod of this.pods.values()) {
                 if (pod.phase === "Running" && !pod.lost) pod.syncConfigMapVolumes();
             }
-        }, this.options.configMapSyncMs ?? 5000);
+        }, this.options.configMapSyncMs ?? 60_000);
     }
 
     patchServiceSelector(name: string, selector: Record<string, string>): void {
@@ -209,7 +218,7 @@ export class Cluster {
         this.log(`${name}: node back`);
         setTimeout(() => {
             if (pod.phase === "Running" && !pod.lost) pod.syncConfigMapVolumes();
-        }, this.options.configMapSyncMs ?? 5000);
+        }, this.options.configMapSyncMs ?? 60_000);
     }
 
     /** Where clients connect: the client Service's ready endpoint, with the admin Secret's password. */

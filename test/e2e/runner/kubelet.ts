@@ -90,6 +90,8 @@ export class PodRuntime {
     state: ContainerState = "waiting";
     /** Node lost: network down, processes frozen, kubelet silent. */
     lost = false;
+    /** The kubelet failed on this pod (bad spec, machine error): recreated after a pause. */
+    failed = false;
     /** Messages of the last probe of each kind, for status and debugging. */
     lastProbe: Record<string, string> = {};
     private initPid?: number;
@@ -110,7 +112,12 @@ export class PodRuntime {
         this.dir = path.join(ctx.workDir, "pods", `${pod.name}-${slot}`);
         this.done = this.lifecycle().catch((err) => {
             ctx.log(`${this.name}: kubelet error: ${err instanceof Error ? err.stack : String(err)}`);
-            this.phase = "Gone";
+            this.failed = true;
+            try {
+                this.cleanUp();
+            } catch {
+                this.phase = "Gone";
+            }
         });
     }
 
@@ -422,8 +429,10 @@ export class PodRuntime {
         this.ctx.changed();
         this.deleting.abort();
         if (this.lost) {
-            // A pod on a lost node can only be force-deleted; its processes die with the node.
+            // A pod on a lost node can only be force-deleted; here its processes die with the node
+            // (a frozen task takes SIGKILL only once thawed; the link stays down).
             this.crash();
+            setFrozen(this.name, false);
         } else {
             await this.stopContainer(graceSeconds);
         }

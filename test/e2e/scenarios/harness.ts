@@ -49,23 +49,24 @@ export function startCluster(name: string, config: string, extra: { tmpfsClaims?
 }
 
 export async function stopCluster(tc: TestCluster | undefined): Promise<void> {
+    await stopWriters();
     if (!tc) return;
     tc.server.close();
     await tc.cluster.destroy(true);
 }
 
 /** A client connected through the Service, as an app would. */
-export async function connect(tc: TestCluster): Promise<Client> {
+export async function connect(tc: TestCluster, queryTimeoutMs = 60_000): Promise<Client> {
     const c = tc.cluster.clientConnection("greenplum", "greenplum-admin", tc.database);
-    const client = new Client({ ...c, connectionTimeoutMillis: 5000, query_timeout: 60_000 });
+    const client = new Client({ ...c, connectionTimeoutMillis: 5000, query_timeout: queryTimeoutMs });
     client.on("error", () => undefined);
     await client.connect();
     return client;
 }
 
 /** One statement through the Service; returns the rows. */
-export async function sql<T = Record<string, unknown>>(tc: TestCluster, text: string): Promise<T[]> {
-    const client = await connect(tc);
+export async function sql<T = Record<string, unknown>>(tc: TestCluster, text: string, queryTimeoutMs = 60_000): Promise<T[]> {
+    const client = await connect(tc, queryTimeoutMs);
     try {
         return (await client.query(text)).rows as T[];
     } finally {
@@ -111,6 +112,13 @@ export function balancedAndInSync(rows: SegmentRow[], expectPairs: boolean): boo
  * Commits one row per transaction through the Service, reconnecting after errors, and records
  * every id whose COMMIT returned: after any fault, exactly these rows must be there.
  */
+const writers = new Set<Writer>();
+
+/** Stops every writer still running (for afterAll: a failed assertion must not leave one behind). */
+export async function stopWriters(): Promise<void> {
+    await Promise.all([...writers].map((w) => w.stop()));
+}
+
 export class Writer {
     readonly committed: number[] = [];
     errors = 0;
@@ -123,6 +131,7 @@ export class Writer {
         private readonly firstId: number,
     ) {
         this.done = this.loop();
+        writers.add(this);
     }
 
     private async loop(): Promise<void> {
@@ -149,6 +158,7 @@ export class Writer {
     async stop(): Promise<void> {
         this.running = false;
         await this.done;
+        writers.delete(this);
     }
 }
 
