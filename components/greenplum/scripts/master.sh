@@ -409,7 +409,7 @@ master_start_existing() {
       log_warn "not every segment host answers after ${GP_RESTART_HOST_WAIT_SECONDS}s; starting anyway (the supervisor recovers the rest)"
     fi
     local rc=0
-    master_gpstart_args
+    master_gpstart_args || return 2
     log_info "running: gpstart ${GPK_GPSTART_ARGS[*]}"
     gpstart "${GPK_GPSTART_ARGS[@]}" || rc=$?
     if ((rc != 0)); then log_warn "gpstart ${GPK_GPSTART_ARGS[*]} exited ${rc}"; fi
@@ -434,15 +434,23 @@ master_start_existing() {
 # is neither checked (-S) nor started (-y); the supervisor brings it back with gpinitstandby -n.
 # Skipping the check is safe here because a master only gets this far when the ConfigMap names
 # it, its data is not fenced and no segment carries another master's fence token.
+# Returns 2 when the peer holds an activated standby's data (master data, no recovery.conf):
+# gpstart's own check for that case (gpstart _standby_activated) is skipped by -S, so it is made here.
 master_gpstart_args() {
   GPK_GPSTART_ARGS=(-a)
   [[ "$GP_STANDBY" == true ]] || return 0
-  local peer fqdn
+  local peer fqdn q_dir
   peer="$(gpk_peer_master "$(gpk_self)")"
   fqdn="$(gpk_fqdn "$peer")"
-  if gpk_host_answers "$fqdn" &&
-    gpk_ssh "$fqdn" "test -f $(printf '%q' "$GPK_MASTER_DIR/PG_VERSION") && test -f $(printf '%q' "$GPK_MASTER_DIR/recovery.conf")" </dev/null >/dev/null 2>&1; then
-    return 0
+  q_dir="$(printf '%q' "$GPK_MASTER_DIR")"
+  if gpk_host_answers "$fqdn"; then
+    if gpk_ssh "$fqdn" "test -f ${q_dir}/PG_VERSION && test -f ${q_dir}/recovery.conf" </dev/null >/dev/null 2>&1; then
+      return 0
+    fi
+    if gpk_ssh "$fqdn" "test -f ${q_dir}/PG_VERSION && test ! -f ${q_dir}/recovery.conf" </dev/null >/dev/null 2>&1; then
+      log_error "the peer ${peer} holds master data without recovery.conf: it was activated, so this pod must not start as master"
+      return 2
+    fi
   fi
   log_warn "the standby master ${peer} does not answer or holds no standby data: starting without it (gpstart -y -S); the supervisor re-creates it when it is back"
   GPK_GPSTART_ARGS+=(-y -S)

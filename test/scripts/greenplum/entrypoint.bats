@@ -174,6 +174,16 @@ EOF
   expect_call "gpstart -a -y -S"
 }
 
+@test "restart: a peer that was activated (master data, no recovery.conf) keeps this pod from starting as master" {
+  export GP_STANDBY=true STUB_SSH_ACTIVATED_ON=master-1
+  make_master_data
+  set_init_state done
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "the peer master-1 holds master data without recovery.conf: it was activated"
+  expect_no_call gpstart
+}
+
 @test "first init: a host missing from DNS times out with an error naming it" {
   export STUB_DNS_MISSING=segment-a-1
   run_script entrypoint.sh
