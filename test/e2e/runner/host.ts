@@ -56,8 +56,6 @@ export function createPodNetwork(pod: string, slot: number, address: string, sys
     run("ip", ["-n", ns, "addr", "add", `${address}/24`, "dev", "eth0"]);
     run("ip", ["-n", ns, "link", "set", "eth0", "up"]);
     run("ip", ["-n", ns, "link", "set", "lo", "up"]);
-    // No link-local IPv6 on the pod's link: every packet it sends is in 198.18.0.0/24 (loopback keeps ::1).
-    for (const scope of ["default", "eth0"]) run("ip", ["netns", "exec", ns, "sysctl", "-q", "-w", `net.ipv6.conf.${scope}.disable_ipv6=1`]);
     for (const { name, value } of sysctls) {
         if (!name.startsWith("net.")) throw new Error(`${pod}: sysctl ${name} is not namespaced by the network namespace; the runner applies only net.*`);
         run("ip", ["netns", "exec", ns, "sysctl", "-q", "-w", `${name}=${value}`]);
