@@ -6,5 +6,8 @@ module.exports = {
     transform: { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] },
     globalSetup: "<rootDir>/test/e2e/scenarios/prerequisites.ts",
     maxWorkers: 1,
+    // The runner's delayed kubelet actions (ConfigMap syncs, node-monitor timers) may outlive a
+    // cluster by a minute; the machine side is cleaned up by each file's afterAll.
+    forceExit: true,
     testTimeout: 1_800_000,
 };

@@ -329,9 +329,10 @@ export class PodRuntime {
         }
         const probing = new AbortController();
         if (main) void this.probeLoops(container, probing.signal);
+        // The log closes when the container's output does (after its exit, buffered lines may follow).
+        child.on("close", () => log.end());
         const status = await exit;
         probing.abort();
-        log.end();
         if (main) {
             this.state = "terminated";
             this.initPid = undefined;

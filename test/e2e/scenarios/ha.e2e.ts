@@ -66,14 +66,17 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
         const budget = firstInitTimeoutSeconds({ segments: { primarySegmentCount: 2, mirrors: true }, masterAndStandby: { standby: true } } as never);
         const ms = await tc.cluster.waitReady(budget * 1000);
         const fqdn = (pod: string): string => `${pod}.agent.greenplum.svc.cluster.local`;
-        expect(await segments(tc)).toEqual([
+        const expected = [
             { content: -1, role: "m", preferred_role: "m", mode: "s", status: "u", hostname: fqdn("master-1"), port: 5432 },
             { content: -1, role: "p", preferred_role: "p", mode: "n", status: "u", hostname: fqdn("master-0"), port: 5432 },
             { content: 0, role: "m", preferred_role: "m", mode: "s", status: "u", hostname: fqdn("segment-b-0"), port: 7000 },
             { content: 0, role: "p", preferred_role: "p", mode: "s", status: "u", hostname: fqdn("segment-a-0"), port: 6000 },
             { content: 1, role: "m", preferred_role: "m", mode: "s", status: "u", hostname: fqdn("segment-b-1"), port: 7000 },
             { content: 1, role: "p", preferred_role: "p", mode: "s", status: "u", hostname: fqdn("segment-a-1"), port: 6000 },
-        ]);
+        ];
+        // Ready is reached as the last pair reports in sync; the catalog follows within seconds.
+        await tc.cluster.waitFor("the catalog as expected", 120_000, async () => JSON.stringify(await segments(tc).catch(() => [])) === JSON.stringify(expected));
+        expect(await segments(tc)).toEqual(expected);
         await tc.cluster.waitFor("the standby streaming in sync", 60_000, () => standbyStreaming());
         await sql(tc, `CREATE TABLE app_rows (id int) DISTRIBUTED BY (id); INSERT INTO app_rows SELECT generate_series(1, ${ROWS})`);
         expect(await rowCount()).toBe(ROWS);
