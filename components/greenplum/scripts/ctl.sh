@@ -167,7 +167,7 @@ verb_move_aside() {
 verb_init_standby() {
   local pod="${1:-}" stale
   [[ "$pod" =~ ^master-[01]$ ]] || die "init-standby needs the standby pod name (master-0 or master-1)"
-  gpk_is_acting_master || die "$(gpk_self) is not the acting master"
+  gpk_is_acting_master || gpk_serves_as_master || die "$(gpk_self) is not the acting master"
   stale="$(gpk_psql <<<"-- gpk:standby-host
 SELECT hostname FROM gp_segment_configuration WHERE content = -1 AND role = 'm';")" || die "cannot query gp_segment_configuration"
   if [[ -n "$stale" ]]; then

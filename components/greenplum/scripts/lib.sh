@@ -237,6 +237,14 @@ gpk_is_acting_master() {
   [[ ! -e "$GPK_FENCE_FILE" ]]
 }
 
+# True for a master pod that serves as master whatever its ConfigMap copy says: master data (no
+# recovery.conf), not fenced, postmaster running. Right after gp-failover promote that copy still
+# names the old master for up to a kubelet sync; the old master itself is fenced or stopped.
+gpk_serves_as_master() {
+  [[ "$GP_SET" == master ]] && gpk_has_data "$GPK_MASTER_DIR" && ! gpk_is_standby_dir "$GPK_MASTER_DIR" &&
+    [[ ! -e "$GPK_FENCE_FILE" ]] && gpk_postmaster_running "$GPK_MASTER_DIR"
+}
+
 gpk_has_data() { [[ -f "$1/PG_VERSION" ]]; }
 gpk_is_standby_dir() { [[ -f "$1/recovery.conf" ]]; }
 

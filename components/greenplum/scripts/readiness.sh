@@ -85,10 +85,8 @@ main() {
     if gpk_is_acting_master; then
       check_acting_master
     fi
-    # Just promoted: the ConfigMap copy in this pod still names the old master for up to a kubelet
-    # sync (a minute or more), but the Service already points here. Master data, no fence, a
-    # running postmaster: serve. (An old master that came back is fenced or stopped by then.)
-    if gpk_has_data "$GPK_MASTER_DIR" && ! gpk_is_standby_dir "$GPK_MASTER_DIR" && [[ ! -e "$GPK_FENCE_FILE" ]] && gpk_postmaster_running "$GPK_MASTER_DIR"; then
+    # Just promoted: the Service already points here while the ConfigMap copy catches up.
+    if gpk_serves_as_master; then
       check_acting_master
     fi
     if ! gpk_is_standby_dir "$GPK_MASTER_DIR"; then
