@@ -226,16 +226,22 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
         });
     }, 1_800_000);
 
-    test("promote refuses when the standby is not known to be in sync", async () => {
-        // master-0 is now the standby of master-1: lose it first, then ask for a promotion of it.
+    test("promote refuses, touching nothing, when the standby's node is lost (the master still reports it streaming)", async () => {
+        // master-0 is now the standby of master-1: lose its node, then ask for its promotion.
         tc.cluster.cut("master-0");
         await new Promise((r) => setTimeout(r, 2000));
+        const restarts = tc.cluster.pod("master-1").restarts;
         const promote = await gpFailover(tc, ["--namespace", "greenplum", "promote"]);
-        expect(promote.status).not.toBe(0);
+        expect(promote.status).toBe(1);
+        expect(promote.stderr).toContain("refusing to promote: the standby pod master-0 cannot be reached");
+        // The serving master was not fenced or stopped.
+        const role = await tc.cluster.exec("master-1", ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "role"]);
+        expect(role.stdout).toMatch(/fenced=no[\s\S]*data=master[\s\S]*postmaster=running/);
+        expect(tc.cluster.pod("master-1").restarts).toBe(restarts);
         expect(tc.cluster.endpoints("greenplum").map((p) => p.name)).toEqual(["master-1"]);
         tc.cluster.restore("master-0");
         await tc.cluster.waitFor("master-0 streaming again", HEAL_MS, () => standbyStreaming("master-1"));
-        record("ha: promote refused without sync evidence", { exit: promote.status, message: (promote.stderr.trim().split("\n").pop() ?? "").slice(0, 160) });
+        record("ha: promote refused with the standby lost", { exit: promote.status });
     }, 1_800_000);
 
     test("planned outage: every pod deleted (preStop stops Greenplum cleanly) and started again without crash recovery, same rows", async () => {

@@ -139,7 +139,8 @@ export class Writer {
         let client: Client | undefined;
         while (this.running) {
             try {
-                client ??= await connect(this.tc);
+                // A 10 s statement timeout, as an app would set: a statement to a lost node gives up.
+                client ??= await connect(this.tc, 10_000);
                 await client.query(`INSERT INTO ${this.table} VALUES ($1)`, [id]);
                 this.committed.push(id);
                 id++;
