@@ -325,13 +325,18 @@ master_clear_half_init() {
     q_dir="$(printf '%q' "$dir")"
     # What the interrupted gpinitsystem started over ssh may still run: stop it, then the instance.
     # (The bracketed patterns keep pkill from matching the shell that runs it.)
-    cmd="source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1; pkill -KILL -u \"\$(id -u)\" -f '[g]pcreateseg|[p]g_basebackup|[i]nitdb|[g]psegstart' >/dev/null 2>&1; if [ -d ${q_dir} ]; then if pg_ctl status -D ${q_dir} >/dev/null 2>&1; then pg_ctl -D ${q_dir} -m immediate -w -t 60 stop >/dev/null || exit 1; fi; mv ${q_dir} $(printf '%q' "${dir}.${suffix}"); fi"
+    cmd="source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1; pkill -KILL -u \"\$(id -u)\" -f '[g]pcreateseg|[p]g_basebackup|[i]nitdb|[g]psegstart' >/dev/null 2>&1; if [ -d ${q_dir} ]; then if pg_ctl status -D ${q_dir} >/dev/null 2>&1; then pg_ctl -D ${q_dir} -m immediate -w -t 60 stop >/dev/null || exit 1; fi; mv ${q_dir} $(printf '%q' "${dir}.${suffix}") && echo moved; fi"
+    local out
     if [[ "$pod" == "$(gpk_self)" ]]; then
-      bash -c "$cmd" || die "could not move ${dir} aside on ${pod}"
+      out="$(bash -c "$cmd")" || die "could not move ${dir} aside on ${pod}"
     else
-      gpk_ssh "$(gpk_fqdn "$pod")" "$cmd" </dev/null || die "could not move ${dir} aside on ${pod}"
+      out="$(gpk_ssh "$(gpk_fqdn "$pod")" "$cmd" </dev/null)" || die "could not move ${dir} aside on ${pod}"
     fi
-    log_info "${pod}: moved ${dir} aside to ${dir}.${suffix} (if it existed)"
+    if [[ "$out" == *moved* ]]; then
+      log_info "${pod}: moved ${dir} aside to ${dir}.${suffix}"
+    else
+      log_info "${pod}: no ${dir} to move aside"
+    fi
   done
   rm -f "$GPK_INIT_STATE_FILE"
 }

@@ -23,8 +23,9 @@ test("the master restarted during its first init: the unfinished init is moved a
     const ms = await cluster.waitReady(1_200_000);
     expect(allLogs(tc, "master-0")).toContain("the first init did not finish");
     expect((await segments(tc)).map((r) => `${r.content}/${r.role}/${r.status}`)).toEqual(["-1/p/u", "0/p/u", "1/p/u"]);
-    // What the first attempt left is kept beside the new data, never deleted.
-    const leftovers = fs.readdirSync(path.join(cluster.workDir, "pvc", "data-segment-a-0")).filter((f) => f.startsWith("data.half-init-"));
+    // What the first attempt left is kept beside the new data, never deleted. (gpinitsystem builds
+    // the master first; a segment's initdb removes its own directory when its session is cut.)
+    const leftovers = fs.readdirSync(path.join(cluster.workDir, "pvc", "data-master-0")).filter((f) => f.startsWith("data-1.half-init-"));
     expect(leftovers.length).toBe(1);
     await sql(tc, "CREATE TABLE t (id int) DISTRIBUTED BY (id); INSERT INTO t SELECT generate_series(1, 1000)");
     expect(Number((await sql<{ n: string }>(tc, "SELECT count(*) AS n FROM t"))[0].n)).toBe(1000);

@@ -222,7 +222,7 @@ EOF
   unset STUB_GPINITSYSTEM_RC
   run_script entrypoint.sh
   expect_status 0
-  expect_output_has "the first init did not finish" "segment-a-1: moved $GP_DATA_ROOT/data aside" "cluster initialisation complete"
+  expect_output_has "the first init did not finish" "master-0: moved $GP_DATA_ROOT/data-1 aside to $GP_DATA_ROOT/data-1.half-init-" "segment-a-1: no $GP_DATA_ROOT/data to move aside" "cluster initialisation complete"
   expect_before "ssh" "gpinitsystem"
   compgen -G "$GP_DATA_ROOT/data-1.half-init-*" >/dev/null
   [[ "$(cut -d' ' -f1 "$GP_DATA_ROOT/greenplum-k8s/init-state")" == done ]]
