@@ -233,7 +233,7 @@ gpk_guc_file_values() {
 # with errors"), so its output is checked, changed settings are reloaded with gpstop -a -u, and
 # settings that only a restart applies (pg_settings.context = postmaster) are named in the log.
 master_apply_server_settings() {
-  local line name seg master extra current out context reload=0 restart=()
+  local line name seg master extra current out context reload=0 restart=() failed=0
   while IFS= read -r line; do
     line="${line%$'\r'}"
     [[ -n "${line//[[:space:]]/}" ]] || continue
@@ -244,12 +244,14 @@ master_apply_server_settings() {
     fi
     if ! current="$(gpk_guc_file_values "$name")"; then
       log_error "gpconfig -s ${name} --file failed; ${name} not changed"
+      failed=1
       continue
     fi
     [[ "$current" == "${seg}|${master}" ]] && continue
     log_info "setting ${name}: segments ${seg}, master ${master} (configured: segments '${current%%|*}', master '${current#*|}'): gpconfig -c ${name} -v ${seg} -m ${master}"
     if ! out="$(gpconfig -c "$name" -v "$seg" -m "$master" </dev/null 2>&1)" || [[ "$out" == *"finished with errors"* ]]; then
       log_error "gpconfig -c ${name} failed: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+      failed=1
       continue
     fi
     context="$(gpk_psql <<<"-- gpk:guc-context
@@ -263,6 +265,8 @@ SELECT context FROM pg_settings WHERE name = '${name}';" 2>/dev/null)" || contex
   if ((${#restart[@]} > 0)); then
     log_warn "RESTART NEEDED: ${restart[*]} only take effect when the cluster restarts (context postmaster); in a maintenance window: kubectl -n ${GP_NAMESPACE} exec $(gpk_self) -- bash -lc 'gpstop -a -r -M fast'"
   fi
+  # gpconfig refuses while any segment host does not answer: the supervisor tries again.
+  if ((failed == 1)); then touch "$GP_RUN_DIR/settings-pending"; else rm -f "$GP_RUN_DIR/settings-pending"; fi
 }
 
 # Steps after gpinitsystem. Each is idempotent so an interrupted run resumes here.
@@ -626,6 +630,10 @@ master_supervise_once() {
   fi
   gpk_apply_master_hba || log_error "could not apply pg_hba.conf"
   sv_sync_password
+  if [[ -e "$GP_RUN_DIR/settings-pending" ]]; then
+    log_info "some server settings were not applied: trying again"
+    master_apply_server_settings
+  fi
   sv_start_silent_primaries || log_error "could not check primaries"
   if [[ "$GP_MIRRORS" == true ]]; then
     sv_recover_segments || log_error "could not check for down segments"

@@ -193,9 +193,11 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
         expect(tc.cluster.endpoints("greenplum").map((p) => p.name)).toEqual(["master-1"]);
         // The standby was restarted earlier (its crash scenario): the promoted master must still run
         // what only a postmaster started with -E runs: the FTS prober and distributed-transaction recovery.
-        const processes = await tc.cluster.exec("master-1", ["ps", "-eo", "args"]);
-        expect(processes.stdout).toMatch(/ftsprobe process/);
-        expect(processes.stdout).toMatch(/dtx recovery process/);
+        // (Background workers start a moment after the promotion.)
+        await tc.cluster.waitFor("the FTS prober and DTX recovery on master-1", 60_000, async () => {
+            const processes = (await tc.cluster.exec("master-1", ["ps", "-eo", "args"])).stdout;
+            return /ftsprobe process/.test(processes) && /dtx recovery process/.test(processes);
+        });
         const committedBefore = writer.committed.length;
         await tc.cluster.waitFor("the writer committing on master-1", 300_000, () => writer.committed.length > committedBefore + 20);
         const writesBackMs = Date.now() - lostAt;

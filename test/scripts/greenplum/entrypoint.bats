@@ -650,6 +650,22 @@ gpconfig_file() {
   expect_no_call "gpstop"
 }
 
+@test "server settings gpconfig refused (a segment host did not answer) are tried again by the supervisor" {
+  make_master_data
+  set_init_state done
+  export STUB_GPCONFIG_OUT="One or more segment hosts are not currently reachable. Do you want to continue? Yy|Nn (default=N): > EOF when reading a line" STUB_GPCONFIG_RC=1
+  run_script entrypoint.sh
+  expect_status 0
+  # The start applied nothing; the supervision pass right after tries again (and fails again here).
+  expect_output_has "gpconfig -c log_statement failed" "some server settings were not applied: trying again"
+  [[ "$(grep -c "^gpconfig -c log_statement" "$STUB_LOG")" == 2 ]]
+  [[ -e "$GP_RUN_DIR/settings-pending" ]]
+  unset STUB_GPCONFIG_OUT STUB_GPCONFIG_RC
+  run_script entrypoint.sh
+  expect_status 0
+  [[ ! -e "$GP_RUN_DIR/settings-pending" ]]
+}
+
 @test "server settings are applied at first init too" {
   export GP_SERVER_SETTINGS='gp_vmem_protect_limit 6144 6144'
   run_script entrypoint.sh
