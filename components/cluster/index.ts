@@ -3,7 +3,6 @@ import * as pulumi from "@pulumi/pulumi";
 import type { GkeConfig, TargetConfig } from "../../stacks/schema";
 import { createGkeCluster, NODE_POOL_LABEL, CEPH_NODE_TAINT } from "./gke";
 
-
 export interface ClusterArgs {
     target: TargetConfig;
     /** Required when `target.kind` is gke. */
