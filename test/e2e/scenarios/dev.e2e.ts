@@ -3,7 +3,7 @@
  * standby) against a real Greenplum 6, pod by pod as the kubelet runs them.
  */
 import { firstInitTimeoutSeconds } from "../../../components/greenplum/sizing";
-import { DEV_STACK, podSql, record, seconds, segments, sql, sqlEventually, startCluster, stopCluster, type TestCluster } from "./harness";
+import { crashRecoveryLines, DEV_STACK, podSql, recreateAllPods, record, seconds, segments, sql, sqlEventually, startCluster, stopCluster, type TestCluster } from "./harness";
 
 const ROWS = 10_000;
 let tc: TestCluster;
@@ -106,22 +106,16 @@ describe("dev topology: master + 2 primaries", () => {
         const ms = await tc.cluster.waitReady(900_000);
         expect(Number((await sql<{ n: string }>(tc, "SELECT count(*) AS n FROM app_rows"))[0].n)).toBe(ROWS);
         // Each instance's server log says how the last stop went.
-        for (const pod of ["master-0", "segment-a-0", "segment-a-1"]) {
-            const dir = pod === "master-0" ? "/greenplum/data-1" : "/greenplum/data";
-            const r = await tc.cluster.exec(pod, ["bash", "-c", `grep -h -E "was not properly shut down|database system was interrupted|redo starts" ${dir}/pg_log/*.csv | tail -n 5 || true`]);
-            const since = r.stdout.split("\n").filter((l) => l.slice(0, 19) >= new Date(stopStarted).toISOString().replace("T", " ").slice(0, 19));
-            expect({ pod, crashRecovery: since }).toEqual({ pod, crashRecovery: [] });
+        for (const [pod, dir] of [["master-0", "/greenplum/data-1"], ["segment-a-0", "/greenplum/data"], ["segment-a-1", "/greenplum/data"]]) {
+            expect({ pod, crashRecovery: await crashRecoveryLines(tc, pod, dir, stopStarted) }).toEqual({ pod, crashRecovery: [] });
         }
         expect(tc.cluster.pod("master-0").containerLog()).toContain("running: gpstart -a");
         record("dev: planned outage", { stopSeconds: seconds(stopMs), readyAgainSeconds: seconds(ms), rows: ROWS });
     }, 1_800_000);
 
     test("every pod deleted at once and recreated with new addresses: Ready again, same rows", async () => {
-        const before = new Map(tc.cluster.podNames().map((n) => [n, tc.cluster.pod(n).address]));
         const started = Date.now();
-        await Promise.all(tc.cluster.podNames().map((n) => tc.cluster.deletePod(n)));
-        await tc.cluster.waitFor("pods recreated", 120_000, () => tc.cluster.podNames().every((n) => tc.cluster.pod(n).phase === "Running"));
-        for (const [name, address] of before) expect(tc.cluster.pod(name).address).not.toBe(address);
+        await recreateAllPods(tc);
         const ms = await tc.cluster.waitReady(900_000);
         expect(Number((await sql<{ n: string }>(tc, "SELECT count(*) AS n FROM app_rows"))[0].n)).toBe(ROWS);
         expect((await segments(tc)).every((r) => r.status === "u")).toBe(true);

@@ -5,6 +5,8 @@
 import { firstInitTimeoutSeconds } from "../../../components/greenplum/sizing";
 import {
     balancedAndInSync,
+    crashRecoveryLines,
+    recreateAllPods,
     gpFailover,
     HA_STACK,
     podSql,
@@ -54,6 +56,12 @@ async function healthy(): Promise<number> {
 async function standbyStreaming(master = "master-0"): Promise<boolean> {
     const r = await podSql(tc, master, "SELECT state || '/' || sync_state FROM pg_stat_replication");
     return r.stdout.trim() === "streaming/sync";
+}
+
+/** The acting master and its standby, as the ConfigMap (written by gp-failover) names them. */
+function masters(): { acting: string; standby: string } {
+    const acting = tc.cluster.plan.configMaps.get("greenplum-acting-master")?.["acting-master"] ?? "master-0";
+    return { acting, standby: acting === "master-0" ? "master-1" : "master-0" };
 }
 
 function roleOf(rows: SegmentRow[], host: string): string | undefined {
@@ -254,24 +262,20 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
         tc.cluster.startAgain();
         const ms = await tc.cluster.waitReady(HEAL_MS);
         expect(await rowCount()).toBe(expectedRows);
-        const since = new Date(stopStarted).toISOString().replace("T", " ").slice(0, 19);
-        for (const [pod, dir] of [["master-1", "/greenplum/data-1"], ["segment-a-0", "/greenplum/data"], ["segment-b-0", "/greenplum/mirror/data"]]) {
-            const r = await tc.cluster.exec(pod, ["bash", "-c", `grep -h -E "was not properly shut down|database system was interrupted" ${dir}/pg_log/*.csv || true`]);
-            expect({ pod, crashRecovery: r.stdout.split("\n").filter((l) => l.slice(0, 19) >= since) }).toEqual({ pod, crashRecovery: [] });
+        const { acting } = masters();
+        for (const [pod, dir] of [[acting, "/greenplum/data-1"], ["segment-a-0", "/greenplum/data"], ["segment-b-0", "/greenplum/mirror/data"]]) {
+            expect({ pod, crashRecovery: await crashRecoveryLines(tc, pod, dir, stopStarted) }).toEqual({ pod, crashRecovery: [] });
         }
         // The acting master's new container started the cluster with gpstart (not a standby start).
-        expect(tc.cluster.pod("master-1").containerLog()).toContain("running: gpstart -a");
+        expect(tc.cluster.pod(acting).containerLog()).toContain("running: gpstart -a");
         record("ha: planned outage", { stopSeconds: seconds(stopMs), readyAgainSeconds: seconds(ms), rows: expectedRows });
     }, 1_800_000);
 
     test("every pod deleted at once and recreated with new addresses: Ready again, in sync, same rows", async () => {
-        const before = new Map(tc.cluster.podNames().map((n) => [n, tc.cluster.pod(n).address]));
         const started = Date.now();
-        await Promise.all(tc.cluster.podNames().map((n) => tc.cluster.deletePod(n)));
-        await tc.cluster.waitFor("pods recreated", 120_000, () => tc.cluster.podNames().every((n) => tc.cluster.pod(n).phase === "Running"));
-        for (const [name, address] of before) expect(tc.cluster.pod(name).address).not.toBe(address);
+        await recreateAllPods(tc);
         await healthy();
-        await tc.cluster.waitFor("the standby streaming", HEAL_MS, () => standbyStreaming("master-1"));
+        await tc.cluster.waitFor("the standby streaming", HEAL_MS, () => standbyStreaming(masters().acting));
         expect(await rowCount()).toBe(expectedRows);
         record("ha: all pods recreated with new addresses", { healthySeconds: seconds(Date.now() - started), rows: expectedRows });
     }, 1_800_000);

@@ -195,3 +195,21 @@ export function allLogs(tc: TestCluster, pod: string): string {
         .map((f) => fs.readFileSync(path.join(dir, f), "utf8"))
         .join("\n");
 }
+
+/**
+ * Lines of a pod's server log, since `sinceMs`, that say the instance went through crash recovery
+ * (Greenplum logs them whenever the last stop was not clean).
+ */
+export async function crashRecoveryLines(tc: TestCluster, pod: string, dataDir: string, sinceMs: number): Promise<string[]> {
+    const since = new Date(sinceMs).toISOString().replace("T", " ").slice(0, 19);
+    const r = await tc.cluster.exec(pod, ["bash", "-c", `grep -h -E "was not properly shut down|database system was interrupted" ${dataDir}/pg_log/*.csv || true`]);
+    return r.stdout.split("\n").filter((l) => l !== "" && l.slice(0, 19) >= since);
+}
+
+/** Deletes every pod at once and waits until the controller has recreated them; each must get a new address. */
+export async function recreateAllPods(tc: TestCluster): Promise<void> {
+    const before = new Map(tc.cluster.podNames().map((n) => [n, tc.cluster.pod(n).address]));
+    await Promise.all(tc.cluster.podNames().map((n) => tc.cluster.deletePod(n)));
+    await tc.cluster.waitFor("pods recreated", 120_000, () => tc.cluster.podNames().every((n) => tc.cluster.pod(n).phase === "Running"));
+    for (const [name, address] of before) expect(tc.cluster.pod(name).address).not.toBe(address);
+}
