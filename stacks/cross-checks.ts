@@ -59,7 +59,7 @@ export function greenplumPlacementProblems(merged: Raw): Problem[] {
         if (host.length > MAX_HOST_NAME) {
             problems.push([
                 ["greenplum", "namespace"],
-                `is too long for the pod host names Greenplum stores: "${host}" has ${host.length} characters, DNS allows ${MAX_HOST_NAME}; ` +
+                `is too long for the pod host names Greenplum stores: "${host}" has ${host.length} characters, Greenplum keeps at most ${MAX_HOST_NAME}; ` +
                     "shorten greenplum.namespace or target.clusterDomain",
             ]);
         }

@@ -159,8 +159,12 @@ export function gkeClusterNameProblem(name: string): string | undefined {
     return undefined;
 }
 
-/** DNS names are at most 253 characters (RFC 1035); Greenplum stores each pod's under this name. */
-export const MAX_HOST_NAME = 253;
+/**
+ * Greenplum 6 reads segment host names into MAXHOSTNAMELEN buffers (64 bytes with the NUL on
+ * Linux: sys/param.h, HOST_NAME_MAX) and refuses longer ones (cdbutil.c, "Invalid length of
+ * hostname"), well below DNS's 253; the master's first init refuses them too.
+ */
+export const MAX_HOST_NAME = 63;
 
 /**
  * The longest host name Greenplum will store in gp_segment_configuration: the headless-service

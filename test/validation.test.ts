@@ -98,14 +98,15 @@ describe("each mistake a newcomer makes is refused with the key, the value and t
         ]);
     });
 
-    test("a pod host name longer than DNS allows", () => {
-        const domain = `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}`;
-        const namespace = "n".repeat(63);
-        expect(problemsOf({ target: { kind: "minikube", clusterDomain: domain }, greenplum: { namespace } })).toEqual([
-            `greenplum-k8s:greenplum.namespace: is too long for the pod host names Greenplum stores: "segment-a-1.agent.${namespace}.svc.${domain}" has 277 characters, ` +
-                "DNS allows 253; shorten greenplum.namespace or target.clusterDomain",
+    test("a pod host name longer than Greenplum's 63 characters", () => {
+        // 18 + 27 + 18 = 63 fits; one more character does not (segment-a-1: dev has 2 primaries, no mirrors).
+        const fits = "n".repeat(27);
+        expect(problemsOf({ target: { kind: "minikube" }, greenplum: { namespace: fits } })).toEqual([]);
+        expect(problemsOf({ target: { kind: "minikube" }, greenplum: { namespace: `${fits}n` } })).toEqual([
+            `greenplum-k8s:greenplum.namespace: is too long for the pod host names Greenplum stores: "segment-a-1.agent.${fits}n.svc.cluster.local" has 64 characters, ` +
+                "Greenplum keeps at most 63; shorten greenplum.namespace or target.clusterDomain",
         ]);
-        expect(problemsOf({ target: { kind: "minikube", clusterDomain: domain }, greenplum: { namespace: "greenplum" } })).toEqual([]);
+        expect(problemsOf({ target: { kind: "minikube", clusterDomain: "k8s.example.internal" }, greenplum: { namespace: "greenplum" } })).toEqual([]);
     });
 
     test("keys under a misspelt config namespace are named in a warning", () => {

@@ -4,7 +4,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { allLogs, DEV_STACK, record, seconds, segments, sql, startCluster, stopCluster, type TestCluster } from "./harness";
+import { renderStack } from "../runner/render";
+import { allLogs, DEV_STACK, record, seconds, segments, sql, startCluster, stopCluster, WORK_ROOT, type TestCluster } from "./harness";
 
 let tc: TestCluster | undefined;
 afterEach(async () => {
@@ -49,3 +50,16 @@ test("a data volume on tmpfs: the volume guard refuses it with its message and G
     expect(cluster.pod("master-0").containerLog()).toContain("waiting for hosts: segment-a-1");
     record("volume guard refuses tmpfs", { guardRuns: (guardLog().match(/FAIL volume/g) ?? []).length });
 }, 600_000);
+
+test("pod host names over 63 characters (Greenplum keeps 64-byte host names): the config is refused before anything is rendered, naming the key", () => {
+    const config = path.join(WORK_ROOT, "Pulumi.e2e-dev-long-namespace.yaml");
+    const namespace = "greenplum-analytics-production-eu";
+    fs.mkdirSync(WORK_ROOT, { recursive: true });
+    fs.writeFileSync(config, `${fs.readFileSync(DEV_STACK, "utf8")}  greenplum-k8s:greenplum:\n    namespace: ${namespace}\n`);
+    const out = path.join(WORK_ROOT, "long-namespace-render");
+    fs.rmSync(out, { recursive: true, force: true });
+    expect(() => renderStack({ config, out })).toThrow(
+        new RegExp(`greenplum\\.namespace.*is too long for the pod host names Greenplum stores: "segment-a-1\\.agent\\.${namespace}\\.svc\\.cluster\\.local" has 69 characters`),
+    );
+    expect(fs.existsSync(path.join(out, "manifests.yaml"))).toBe(false);
+});
