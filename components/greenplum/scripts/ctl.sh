@@ -10,8 +10,10 @@
 #   stand-down                old master: fence the data directory, stop the master postmaster
 #   unfence                   old master: undo stand-down after an aborted promote
 #   activate [--force]        standby: gpactivatestandby -a -d <dir> [-f]
-#   set-acting-master POD     any pod: record which master pod is acting (the fence token every
-#                             master supervisor checks before it acts on segments)
+#   set-acting-master POD [TIMELINE]
+#                             any pod: record which master pod is acting, on which timeline (the
+#                             fence token every master supervisor checks before it acts on segments)
+#   timeline                  master or standby: the timeline of its last checkpoint
 #   move-aside                demoted master: move the data directory aside with a timestamp
 #   init-standby POD          acting master: gpinitstandby -s <POD fqdn> (removing a stale entry)
 #   status                    acting master: gpstate summary and standby details
@@ -127,15 +129,19 @@ verb_unfence() {
 }
 
 verb_set_acting_master() {
-  local pod="${1:-}"
-  [[ "$pod" =~ ^master-[01]$ ]] || {
-    echo "set-acting-master needs master-0 or master-1"
+  local pod="${1:-}" timeline="${2:-}"
+  [[ "$pod" =~ ^master-[01]$ && "$timeline" =~ ^[0-9]*$ ]] || {
+    echo "set-acting-master needs master-0 or master-1, then optionally its timeline (a number)"
     return "$CTL_USAGE"
   }
   mkdir -p "$GPK_STATE_DIR"
-  printf '%s\n' "$pod" >"${GPK_ACTING_TOKEN}.tmp"
+  printf '%s\n' "${pod}${timeline:+ ${timeline}}" >"${GPK_ACTING_TOKEN}.tmp"
   mv "${GPK_ACTING_TOKEN}.tmp" "$GPK_ACTING_TOKEN"
-  log_info "recorded ${pod} as the acting master in ${GPK_ACTING_TOKEN}"
+  log_info "recorded ${pod}${timeline:+ (timeline ${timeline})} as the acting master in ${GPK_ACTING_TOKEN}"
+}
+
+verb_timeline() {
+  gpk_timeline "$GPK_MASTER_DIR" || die "cannot read the timeline of ${GPK_MASTER_DIR} on $(gpk_self) (pg_controldata)"
 }
 
 verb_activate() {
@@ -197,11 +203,12 @@ main() {
   unfence) verb_unfence ;;
   activate) verb_activate "$@" ;;
   set-acting-master) verb_set_acting_master "$@" ;;
+  timeline) verb_timeline ;;
   move-aside) verb_move_aside ;;
   init-standby) verb_init_standby "$@" ;;
   status) verb_status ;;
   *)
-    echo "usage: ctl.sh role|replication-status|sync-evidence [MAX_AGE]|stand-down|unfence|activate [--force]|set-acting-master POD|move-aside|init-standby POD|status" >&2
+    echo "usage: ctl.sh role|replication-status|sync-evidence [MAX_AGE]|stand-down|unfence|activate [--force]|set-acting-master POD [TIMELINE]|timeline|move-aside|init-standby POD|status" >&2
     exit "$CTL_USAGE"
     ;;
   esac

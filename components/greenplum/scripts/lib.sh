@@ -248,6 +248,15 @@ gpk_serves_as_master() {
 gpk_has_data() { [[ -f "$1/PG_VERSION" ]]; }
 gpk_is_standby_dir() { [[ -f "$1/recovery.conf" ]]; }
 
+# The timeline of a data directory's last checkpoint (pg_controldata). Every promotion starts a
+# higher timeline and gpactivatestandby checkpoints right after it, so this orders masters.
+gpk_timeline() {
+  local tl
+  tl="$(pg_controldata "$1" 2>/dev/null | sed -n "s/^Latest checkpoint's TimeLineID: *//p" | head -n 1)"
+  [[ "$tl" =~ ^[0-9]+$ ]] || return 1
+  printf '%s\n' "$tl"
+}
+
 # pg_ctl status: 0 when a postmaster runs on the directory.
 gpk_postmaster_running() {
   [[ -d "$1" ]] || return 1

@@ -218,10 +218,19 @@ wal_sender_timeout 60s 60s'
 # Prints "<segment value>|<master value>" as postgresql.conf holds them (gpconfig -s NAME --file
 # prints "Master  value: X" and "Segment value: Y" when all segments agree: gpconfig
 # _print_gucs, file_segment_guc.py report_success_format), quotes removed; empty fields when a
-# value is unset or the segments disagree.
+# value is unset or the segments disagree. Fails, printing gpconfig's complaint, when a host's
+# file could not be read (get_gucs_from_files: "finished with errors obtaining guc"): the
+# segments it did read may agree, and gpconfig -c would refuse anyway.
 gpk_guc_file_values() {
   local out master seg
-  out="$(gpconfig -s "$1" --file </dev/null 2>&1)" || return 1
+  out="$(gpconfig -s "$1" --file </dev/null 2>&1)" || {
+    tail -n 2 <<<"$out" | tr '\n' ' '
+    return 1
+  }
+  if [[ "$out" == *"finished with errors"* ]]; then
+    grep -m 1 "failed obtaining guc" <<<"$out" | sed 's/.*\[ERROR\]:-//' | cut -c1-300
+    return 1
+  fi
   master="$(sed -n 's/^Master  *value: //p' <<<"$out" | head -n 1)"
   seg="$(sed -n 's/^Segment *value: //p' <<<"$out" | head -n 1)"
   printf '%s|%s\n' "${seg//\'/}" "${master//\'/}"
@@ -232,8 +241,12 @@ gpk_guc_file_values() {
 # only edits postgresql.conf (gpconfig do_change) and exits 0 even when a host failed ("finished
 # with errors"), so its output is checked, changed settings are reloaded with gpstop -a -u, and
 # settings that only a restart applies (pg_settings.context = postmaster) are named in the log.
+# A gpconfig -c that failed may still have written some hosts' files, and a pass that finds the
+# files right changes nothing: so a failed gpconfig -c or gpstop -u leaves a reload owed
+# (settings-reload-pending) until one succeeds, or those hosts keep running the old value.
 master_apply_server_settings() {
   local line name seg master extra current out context reload=0 restart=() failed=0
+  [[ -e "$GP_RUN_DIR/settings-reload-pending" ]] && reload=1
   while IFS= read -r line; do
     line="${line%$'\r'}"
     [[ -n "${line//[[:space:]]/}" ]] || continue
@@ -243,7 +256,7 @@ master_apply_server_settings() {
       continue
     fi
     if ! current="$(gpk_guc_file_values "$name")"; then
-      log_error "gpconfig -s ${name} --file failed; ${name} not changed"
+      log_error "gpconfig -s ${name} --file failed (${current}); ${name} not changed"
       failed=1
       continue
     fi
@@ -252,6 +265,7 @@ master_apply_server_settings() {
     if ! out="$(gpconfig -c "$name" -v "$seg" -m "$master" </dev/null 2>&1)" || [[ "$out" == *"finished with errors"* ]]; then
       log_error "gpconfig -c ${name} failed: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
       failed=1
+      reload=1
       continue
     fi
     context="$(gpk_psql <<<"-- gpk:guc-context
@@ -260,13 +274,18 @@ SELECT context FROM pg_settings WHERE name = '${name}';" 2>/dev/null)" || contex
   done < <(printf '%s\n%s\n' "$GPK_FIXED_SETTINGS" "${GP_SERVER_SETTINGS:-}")
   if ((reload == 1)); then
     log_info "reloading the configuration of every instance: gpstop -a -u"
-    gpstop -a -u </dev/null >/dev/null 2>&1 || log_error "gpstop -a -u failed; the changed settings apply after the next restart"
+    if gpstop -a -u </dev/null >/dev/null 2>&1; then
+      rm -f "$GP_RUN_DIR/settings-reload-pending"
+    else
+      log_error "gpstop -a -u failed; the supervisor tries the reload again"
+      touch "$GP_RUN_DIR/settings-reload-pending"
+    fi
   fi
   if ((${#restart[@]} > 0)); then
     log_warn "RESTART NEEDED: ${restart[*]} only take effect when the cluster restarts (context postmaster); in a maintenance window: kubectl -n ${GP_NAMESPACE} exec $(gpk_self) -- bash -lc 'gpstop -a -r -M fast'"
   fi
   # gpconfig refuses while any segment host does not answer: the supervisor tries again.
-  if ((failed == 1)); then touch "$GP_RUN_DIR/settings-pending"; else rm -f "$GP_RUN_DIR/settings-pending"; fi
+  if ((failed == 1)) || [[ -e "$GP_RUN_DIR/settings-reload-pending" ]]; then touch "$GP_RUN_DIR/settings-pending"; else rm -f "$GP_RUN_DIR/settings-pending"; fi
 }
 
 # Steps after gpinitsystem. Each is idempotent so an interrupted run resumes here.
@@ -372,17 +391,24 @@ master_peer_is_active() {
 }
 
 # Prints the first segment pod whose fence token names another master pod (gp-failover
-# promote writes the new acting master onto every pod). Unreachable pods are skipped.
+# promote writes "<new master> <its timeline>" onto every pod). A token from an earlier
+# promotion (a lower timeline than this master's: a pod that was unreachable when a later
+# promote wrote the others) is stale and ignored; a token without a timeline, or a master whose
+# timeline cannot be read, fences on the name alone. Unreachable pods are skipped.
 gpk_segment_fence() {
-  local pod token self
+  local pod token name timeline self own
   self="$(gpk_self)"
+  own="$(gpk_timeline "$GPK_MASTER_DIR")" || own=""
   while read -r pod; do
     token="$(gpk_ssh "$(gpk_fqdn "$pod")" "cat $(printf '%q' "$GPK_ACTING_TOKEN") 2>/dev/null || true" </dev/null 2>/dev/null)" || continue
-    token="${token//[[:space:]]/}"
-    if [[ -n "$token" && "$token" != "$self" ]]; then
-      printf '%s names %s\n' "$pod" "$token"
-      return 0
+    read -r name timeline _ <<<"$token" || true
+    [[ -n "${name:-}" && "$name" != "$self" ]] || continue
+    if [[ "${timeline:-}" =~ ^[0-9]+$ && -n "$own" ]] && ((timeline <= own)); then
+      log_warn "ignoring a stale fence token on ${pod}: it names ${name} on timeline ${timeline}, this master is on timeline ${own} (to tidy: kubectl -n ${GP_NAMESPACE} exec ${pod} -- bash ${GPK_SCRIPTS_DIR}/ctl.sh set-acting-master ${self} ${own})"
+      continue
     fi
+    printf '%s names %s%s\n' "$pod" "$name" "${timeline:+ on timeline ${timeline}}"
+    return 0
   done < <(gpk_primary_pods; gpk_mirror_pods)
   return 1
 }

@@ -40,6 +40,7 @@ export class Cluster {
     private readonly logLines: string[] = [];
     private stopping = false;
     private hostsContent = "";
+    private readonly droppedExecs: { pod: string; word: string }[] = [];
 
     constructor(private readonly options: ClusterOptions) {
         this.workDir = options.workDir;
@@ -64,7 +65,10 @@ export class Cluster {
     start(): void {
         cleanUpMachine();
         fs.mkdirSync(path.join(this.workDir, "pvc"), { recursive: true });
-        fs.mkdirSync(path.join(this.workDir, "logs"), { recursive: true });
+        // Pod addresses (and so log names) start again at .10: an earlier cluster's logs on the same claims move aside.
+        const logs = path.join(this.workDir, "logs");
+        if (fs.existsSync(logs)) fs.renameSync(logs, `${logs}-until-${new Date().toISOString().replace(/[:.]/g, "")}`);
+        fs.mkdirSync(logs, { recursive: true });
         const fsType = filesystemType(path.join(this.workDir, "pvc"));
         if (fsType === "tmpfs") throw new Error(`${this.workDir} is on tmpfs; volumes must be on a disk filesystem as a PVC would be`);
         for (const claim of this.options.tmpfsClaims ?? []) {
@@ -204,6 +208,24 @@ export class Cluster {
     crash(name: string): void {
         if (!this.pod(name).crash()) throw new Error(`${name}: no running container to crash`);
         this.log(`${name}: crashed (SIGKILL to the container, no preStop)`);
+    }
+
+    /**
+     * The API server drops the next `kubectl exec` into `name` whose command contains `word`
+     * before the command runs (as a broken exec stream does): kubectl exits 1.
+     */
+    dropNextExec(name: string, word: string): void {
+        this.droppedExecs.push({ pod: name, word });
+        this.log(`${name}: the next exec with "${word}" will be dropped`);
+    }
+
+    /** True (once) when this exec is one `dropNextExec` asked to drop. */
+    takeDroppedExec(name: string, command: string[]): boolean {
+        const i = this.droppedExecs.findIndex((d) => d.pod === name && command.includes(d.word));
+        if (i < 0) return false;
+        this.droppedExecs.splice(i, 1);
+        this.log(`${name}: dropped the exec of ${command.join(" ")}`);
+        return true;
     }
 
     cut(name: string): void {

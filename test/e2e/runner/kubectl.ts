@@ -195,6 +195,9 @@ export async function kubectl(cluster: Cluster, argv: string[], stdin?: string):
         case "exec": {
             const name = cmd.args[0];
             if (!name) return { status: 1, stdout: "", stderr: "error: pod name required\n" };
+            if (cluster.takeDroppedExec(name, cmd.command)) {
+                return { status: 1, stdout: "", stderr: "error: error reading from error stream: next reader: websocket: close 1006 (abnormal closure): unexpected EOF\n" };
+            }
             const r = await cluster.exec(name, cmd.command, { input: cmd.flags["-i"] || cmd.flags["--stdin"] ? stdin : undefined });
             if (r.status === 126 && r.stderr.includes("is not running")) {
                 return { status: 1, stdout: "", stderr: `error: unable to upgrade connection: container not found ("${cluster.pod(name).pod.spec.containers[0].name}")\n` };

@@ -2,6 +2,8 @@
  * The dev topology (the shipped dev stack's Greenplum: master + 2 primaries, no mirrors, no
  * standby) against a real Greenplum 6, pod by pod as the kubelet runs them.
  */
+import * as fs from "fs";
+import * as path from "path";
 import { firstInitTimeoutSeconds } from "../../../components/greenplum/sizing";
 import { crashRecoveryLines, DEV_STACK, podSql, recreateAllPods, record, seconds, segments, sql, sqlEventually, startCluster, stopCluster, type TestCluster } from "./harness";
 
@@ -98,6 +100,31 @@ describe("dev topology: master + 2 primaries", () => {
         record("dev: many clients", { clientsHeld: clients.length, masterRestarts: tc.cluster.pod("master-0").restarts - restarts });
     }, 600_000);
 
+    test("the master postmaster runs but answers nothing for 75 s (as in a long crash recovery): the supervisor leaves it alone, and it serves again", async () => {
+        const restarts = tc.cluster.pod("master-0").restarts;
+        const pid = (await tc.cluster.exec("master-0", ["head", "-n", "1", "/greenplum/data-1/postmaster.pid"])).stdout.trim();
+        expect(pid).toMatch(/^[0-9]+$/);
+        const frozenAt = Date.now();
+        expect((await tc.cluster.exec("master-0", ["kill", "-STOP", pid])).status).toBe(0);
+        try {
+            // Two supervision passes (30 s apart) and more with the postmaster answering nothing.
+            await tc.cluster.waitFor("the supervisor seeing a postmaster that does not answer", 120_000, () =>
+                tc.cluster.pod("master-0").containerLog().includes("the master postmaster runs but SQL does not answer"),
+            );
+            await new Promise((r) => setTimeout(r, Math.max(0, 75_000 - (Date.now() - frozenAt))));
+            expect(tc.cluster.pod("master-0").restarts).toBe(restarts);
+            expect((await tc.cluster.exec("master-0", ["kill", "-0", pid])).status).toBe(0);
+        } finally {
+            await tc.cluster.exec("master-0", ["kill", "-CONT", pid]);
+        }
+        const frozenMs = Date.now() - frozenAt;
+        const { ms } = await sqlEventually<{ n: string }>(tc, "SELECT count(*) AS n FROM app_rows", 60_000);
+        expect(Number((await sql<{ n: string }>(tc, "SELECT count(*) AS n FROM app_rows"))[0].n)).toBe(ROWS);
+        expect(tc.cluster.pod("master-0").restarts).toBe(restarts);
+        expect((await tc.cluster.exec("master-0", ["head", "-n", "1", "/greenplum/data-1/postmaster.pid"])).stdout.trim()).toBe(pid);
+        record("dev: master postmaster not answering", { frozenSeconds: seconds(frozenMs), queriesBackAfterThawSeconds: seconds(ms), masterRestarts: 0, rows: ROWS });
+    }, 600_000);
+
     test("planned outage: every pod deleted (preStop stops Greenplum cleanly) and started again without crash recovery", async () => {
         const stopStarted = Date.now();
         await tc.cluster.stopAll();
@@ -120,5 +147,38 @@ describe("dev topology: master + 2 primaries", () => {
         expect(Number((await sql<{ n: string }>(tc, "SELECT count(*) AS n FROM app_rows"))[0].n)).toBe(ROWS);
         expect((await segments(tc)).every((r) => r.status === "u")).toBe(true);
         record("dev: all pods recreated with new addresses", { readySeconds: seconds(Date.now() - started), afterRecreateSeconds: seconds(ms), rows: ROWS });
+    }, 1_800_000);
+
+    test("a topology change after init (primarySegmentCount 2 -> 3): the master refuses, naming the key and the way back, and touches no volume; going back serves the same rows", async () => {
+        // What a `pulumi up` of the changed config does to the running stack: new pod specs, same claims.
+        await tc.cluster.stopAll();
+        await stopCluster(tc, { keepVolumes: true });
+        const threePrimaries = path.join(tc.workDir, "..", "Pulumi.e2e-dev-3-primaries.yaml");
+        fs.writeFileSync(threePrimaries, `${fs.readFileSync(DEV_STACK, "utf8")}  greenplum-k8s:greenplum:\n    segments:\n      primarySegmentCount: 3\n`);
+        tc = startCluster("dev", threePrimaries, { keepVolumes: true });
+        expect(tc.cluster.podNames()).toContain("segment-a-2");
+        await tc.cluster.waitFor("the master's refusal", 180_000, () => tc.cluster.pod("master-0").containerLog().includes("TOPOLOGY CHANGED after init"));
+        const log = tc.cluster.pod("master-0").containerLog();
+        expect(log).toContain("greenplum-k8s:greenplum.segments.primarySegmentCount: initialised with 2, the pod spec now says 3");
+        expect(log).toContain("kubectl -n greenplum delete pod master-0");
+        // No master and nothing initialised: the new segment's volume stays empty. (The unmirrored
+        // segments start their own instances, as after any restart; without a master they serve nothing.)
+        await new Promise((r) => setTimeout(r, 30_000));
+        expect(tc.cluster.pod("master-0").ready).toBe(false);
+        for (const pod of ["master-0", "segment-a-2"]) {
+            const ps = await tc.cluster.exec(pod, ["ps", "-eo", "args"]);
+            expect({ pod, postgres: ps.stdout.split("\n").filter((l) => /^\S*postgres /.test(l)) }).toEqual({ pod, postgres: [] });
+        }
+        expect((await tc.cluster.exec("segment-a-2", ["bash", "-c", "ls -A /greenplum/data 2>/dev/null | wc -l"])).stdout.trim()).toBe("0");
+        expect(log).not.toContain("gpinitsystem");
+
+        await tc.cluster.stopAll();
+        await stopCluster(tc, { keepVolumes: true });
+        const started = Date.now();
+        tc = startCluster("dev", DEV_STACK, { keepVolumes: true });
+        await tc.cluster.waitReady(900_000);
+        expect(Number((await sql<{ n: string }>(tc, "SELECT count(*) AS n FROM app_rows"))[0].n)).toBe(ROWS);
+        expect((await segments(tc)).map((r) => r.hostname.split(".")[0])).toEqual(["master-0", "segment-a-0", "segment-a-1"]);
+        record("dev: topology change refused", { backToTwoPrimariesReadySeconds: seconds(Date.now() - started), rows: ROWS });
     }, 1_800_000);
 });

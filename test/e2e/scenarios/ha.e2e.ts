@@ -64,6 +64,11 @@ function masters(): { acting: string; standby: string } {
     return { acting, standby: acting === "master-0" ? "master-1" : "master-0" };
 }
 
+/** The fence token gp-failover promote wrote on a segment pod: "<acting master> <its timeline>". */
+async function fenceToken(pod: string): Promise<string> {
+    return (await tc.cluster.exec(pod, ["cat", "/greenplum/greenplum-k8s/acting-master"])).stdout.trim();
+}
+
 function roleOf(rows: SegmentRow[], host: string): string | undefined {
     return rows.find((r) => r.hostname.startsWith(`${host}.`))?.role;
 }
@@ -165,12 +170,19 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
     }, 1_800_000);
 
     test("a double fault: the primary dies while its mirror is down; the primary is restarted, then the mirror recovers", async () => {
+        // The supervisor's wal_sender_timeout (60 s; Greenplum's default is 300 s) must be in effect on
+        // the primary: it bounds how long commits wait for the lost mirror.
+        await tc.cluster.waitFor("wal_sender_timeout 1min in effect on the primary segment-a-0", 120_000, async () =>
+            (await podSql(tc, "segment-a-0", "SHOW wal_sender_timeout", "PGOPTIONS='-c gp_session_role=utility' PGPORT=6000")).stdout.trim() === "1min",
+        );
         // Mirror down first (its pod's node lost), FTS marks it down, then the primary crashes: FTS cannot promote.
         const cutAt = Date.now();
         tc.cluster.cut("segment-b-0");
         // A commit on content 0 waits for its mirror until the primary's walsender gives up on it.
         await sql(tc, "INSERT INTO app_rows SELECT generate_series(3000000, 3000099)", 600_000);
         const commitWaitMs = Date.now() - cutAt;
+        // wal_sender_timeout, then FTS's next probe (gp_fts_probe_interval 20 s) marks the mirror down.
+        expect(commitWaitMs).toBeLessThan(180_000);
         expectedRows += 100;
         await tc.cluster.waitFor("segment-b-0 marked down", 600_000, async () => {
             await sql(tc, "SELECT gp_request_fts_probe_scan()").catch(() => undefined);
@@ -199,6 +211,8 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
         if (promote.status !== 0) throw new Error(`gp-failover promote exited ${promote.status}:\n${promote.stdout}${promote.stderr}`);
         const promotedMs = Date.now() - lostAt;
         expect(tc.cluster.endpoints("greenplum").map((p) => p.name)).toEqual(["master-1"]);
+        // The fence tokens carry the new master's timeline (gpactivatestandby checkpoints it): the first promotion's is 2.
+        for (const pod of ["segment-a-0", "segment-a-1", "segment-b-0", "segment-b-1"]) expect({ pod, token: await fenceToken(pod) }).toEqual({ pod, token: "master-1 2" });
         // The standby was restarted earlier (its crash scenario): the promoted master must still run
         // what only a postmaster started with -E runs: the FTS prober and distributed-transaction recovery.
         // (Background workers start a moment after the promotion.)
@@ -253,6 +267,94 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
         tc.cluster.restore("master-0");
         await tc.cluster.waitFor("master-0 streaming again", HEAL_MS, () => standbyStreaming("master-1"));
         record("ha: promote refused with the standby lost", { exit: promote.status });
+    }, 1_800_000);
+
+    test("an aborted promote (the activation's kubectl exec dropped after the master was fenced): the fence is removed and the old master serves again, nothing else changed", async () => {
+        const { acting, standby } = masters();
+        await tc.cluster.waitFor("the standby streaming in sync", HEAL_MS, () => standbyStreaming(acting));
+        tc.cluster.dropNextExec(standby, "activate");
+        const started = Date.now();
+        const promote = await gpFailover(tc, ["--namespace", "greenplum", "promote"]);
+        const output = promote.stdout + promote.stderr;
+        expect(promote.status).toBe(1);
+        expect(output).toContain(`fenced and stopped the master postmaster on ${acting}`);
+        expect(output).toContain(`ABORTED: removed the fence on ${acting} again`);
+        expect(output).toContain(`gpactivatestandby failed in ${standby}; ConfigMap and Service are unchanged`);
+        // The old master starts again on its own (its entrypoint sees the fence gone).
+        await tc.cluster.waitFor(`${acting} serving again`, HEAL_MS, async () => {
+            const role = await tc.cluster.exec(acting, ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "role"]);
+            return /fenced=no[\s\S]*data=master[\s\S]*postmaster=running/.test(role.stdout);
+        });
+        const { ms } = await sqlEventually(tc, "SELECT count(*) FROM app_rows", HEAL_MS);
+        const servingMs = Date.now() - started;
+        expect(masters().acting).toBe(acting);
+        expect(tc.cluster.plan.services.find((svc) => svc.name === "greenplum")?.selector["statefulset.kubernetes.io/pod-name"]).toBe(acting);
+        await tc.cluster.waitFor("the standby streaming in sync again", HEAL_MS, () => standbyStreaming(acting));
+        await tc.cluster.waitReady(HEAL_MS);
+        expect(tc.cluster.endpoints("greenplum").map((p) => p.name)).toEqual([acting]);
+        expect(await rowCount()).toBe(expectedRows);
+        record("ha: aborted promote", { servingAgainSeconds: seconds(servingMs), lastWaitSeconds: seconds(ms), rows: expectedRows });
+    }, 1_800_000);
+
+    test("promote refuses when the master's node is lost and the standby's sync evidence is older than its limit; the master is untouched when its node returns", async () => {
+        const { acting, standby } = masters();
+        await tc.cluster.waitFor("the standby streaming in sync", HEAL_MS, () => standbyStreaming(acting));
+        await tc.cluster.waitFor("fresh sync evidence on the standby", 180_000, async () => (await tc.cluster.exec(standby, ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "sync-evidence", "30"])).status === 0);
+        const restarts = tc.cluster.pod(acting).restarts;
+        tc.cluster.cut(acting);
+        // The supervisor on the lost master no longer refreshes the evidence; the limit is 30 s here (default 120 s).
+        await tc.cluster.waitFor("the evidence older than 30 s", 300_000, async () => (await tc.cluster.exec(standby, ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "sync-evidence", "30"])).status !== 0);
+        const promote = await gpFailover(tc, ["--namespace", "greenplum", "promote"], { GP_SYNC_MARKER_MAX_AGE: "30" });
+        expect(promote.status).toBe(1);
+        expect(promote.stderr).toContain(`refusing to promote: no fresh evidence that ${standby} was in sync when ${acting} stopped answering`);
+        expect(promote.stdout).not.toContain("running gpactivatestandby");
+        tc.cluster.restore(acting);
+        await tc.cluster.waitFor(`${acting} answering again`, HEAL_MS, async () => {
+            const role = await tc.cluster.exec(acting, ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "role"]);
+            return /fenced=no[\s\S]*data=master[\s\S]*postmaster=running/.test(role.stdout);
+        });
+        const role = await tc.cluster.exec(standby, ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "role"]);
+        expect(role.stdout).toContain("data=standby");
+        expect(tc.cluster.pod(acting).restarts).toBe(restarts);
+        expect(masters().acting).toBe(acting);
+        await tc.cluster.waitFor("the standby streaming in sync again", HEAL_MS, () => standbyStreaming(acting));
+        expect(await rowCount()).toBe(expectedRows);
+        record("ha: promote refused on stale sync evidence", { exit: promote.status, maxAgeSeconds: 30 });
+    }, 1_800_000);
+
+    test("fail-back while one segment pod misses the new fence token: its stale token (an earlier timeline) is ignored and the new master keeps serving", async () => {
+        const { acting: old, standby: next } = masters();
+        await tc.cluster.waitFor("the standby streaming in sync", HEAL_MS, () => standbyStreaming(old));
+        const tokenBefore = await fenceToken("segment-b-1");
+        tc.cluster.dropNextExec("segment-b-1", "set-acting-master");
+        const started = Date.now();
+        const promote = await gpFailover(tc, ["--namespace", "greenplum", "promote"]);
+        if (promote.status !== 0) throw new Error(`gp-failover promote exited ${promote.status}:\n${promote.stdout}${promote.stderr}`);
+        const promotedMs = Date.now() - started;
+        expect(promote.stdout).toContain("WARNING: could not write the acting master onto: segment-b-1");
+        const [, before] = tokenBefore.split(" ");
+        const fresh = await fenceToken("segment-a-0");
+        expect(fresh).toMatch(new RegExp(`^${next} [0-9]+$`));
+        expect(Number(fresh.split(" ")[1])).toBeGreaterThan(Number(before));
+        expect(await fenceToken("segment-b-1")).toBe(tokenBefore);
+        // Two supervision passes on the new master, each reading every token.
+        const writer = new Writer(tc, "app_rows", 4_000_000);
+        await tc.cluster.waitFor(`${next} ignoring the stale token`, 120_000, () => tc.cluster.pod(next).containerLog().includes(`ignoring a stale fence token on segment-b-1: it names ${old} on timeline ${before}`));
+        await new Promise((r) => setTimeout(r, 35_000));
+        const role = await tc.cluster.exec(next, ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "role"]);
+        expect(role.stdout).toMatch(/fenced=no[\s\S]*data=master[\s\S]*postmaster=running/);
+        await writer.stop();
+        expect(writer.committed.length).toBeGreaterThan(20);
+        const ids = await sql<{ id: number }>(tc, "SELECT id FROM app_rows WHERE id >= 4000000 AND id < 5000000");
+        const present = new Set(ids.map((r) => r.id));
+        expect(writer.committed.filter((id) => !present.has(id))).toEqual([]);
+        expectedRows += ids.length;
+        const reinstate = await gpFailover(tc, ["--namespace", "greenplum", "reinstate"]);
+        if (reinstate.status !== 0) throw new Error(`gp-failover reinstate exited ${reinstate.status}:\n${reinstate.stdout}${reinstate.stderr}`);
+        await tc.cluster.waitFor(`${old} streaming as the standby of ${next}`, HEAL_MS, () => standbyStreaming(next));
+        await tc.cluster.waitReady(HEAL_MS);
+        expect(await rowCount()).toBe(expectedRows);
+        record("ha: fail-back with a stale fence token", { promoteSeconds: seconds(promotedMs), staleToken: tokenBefore, newToken: fresh, committed: writer.committed.length, rows: expectedRows });
     }, 1_800_000);
 
     test("planned outage: every pod deleted (preStop stops Greenplum cleanly) and started again without crash recovery, same rows", async () => {

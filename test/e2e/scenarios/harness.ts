@@ -24,14 +24,19 @@ export interface TestCluster {
     workDir: string;
 }
 
-/** Renders `config` and starts its pods in a fresh work directory named `name`. */
-export function startCluster(name: string, config: string, extra: { tmpfsClaims?: string[] } = {}): TestCluster {
+/**
+ * Renders `config` and starts its pods in a work directory named `name`: a fresh one, or with
+ * `keepVolumes` the claims (and the Secret's values) a `stopCluster(tc, { keepVolumes })` left, as
+ * a `pulumi up` of a changed config meets the volumes of the running stack.
+ */
+export function startCluster(name: string, config: string, extra: { tmpfsClaims?: string[]; keepVolumes?: boolean } = {}): TestCluster {
     const workDir = path.join(WORK_ROOT, name);
-    fs.rmSync(workDir, { recursive: true, force: true });
+    if (!extra.keepVolumes) fs.rmSync(workDir, { recursive: true, force: true });
     fs.mkdirSync(workDir, { recursive: true });
     const prerequisites = checkPrerequisites(process.env, workDir);
     if (!prerequisites.image) throw new Error(`the pod runner cannot start:\n- ${prerequisites.problems.join("\n- ")}`);
     const renderDir = path.join(workDir, "render");
+    fs.rmSync(renderDir, { recursive: true, force: true });
     renderStack({ config, out: renderDir });
     const outputs = JSON.parse(fs.readFileSync(path.join(renderDir, "outputs.json"), "utf8")) as { namespace: string; database: string };
     const cluster = new Cluster({
@@ -48,11 +53,12 @@ export function startCluster(name: string, config: string, extra: { tmpfsClaims?
     return { cluster, database: outputs.database, socket, server, workDir };
 }
 
-export async function stopCluster(tc: TestCluster | undefined): Promise<void> {
+/** Stops every pod and the machine side; the claims go too unless `keepVolumes`. */
+export async function stopCluster(tc: TestCluster | undefined, options: { keepVolumes?: boolean } = {}): Promise<void> {
     await stopWriters();
     if (!tc) return;
     tc.server.close();
-    await tc.cluster.destroy(true);
+    await tc.cluster.destroy(!options.keepVolumes);
 }
 
 /** A client connected through the Service, as an app would. */
@@ -169,8 +175,8 @@ export function podSql(tc: TestCluster, pod: string, text: string, extraEnv = ""
 }
 
 /** The real bin/gp-failover, with the runner's kubectl. */
-export function gpFailover(tc: TestCluster, args: string[], timeoutMs = 600_000): Promise<ExecResult> {
-    const env = { ...process.env, KUBECTL: path.join(REPO_ROOT, "test/e2e/bin/kubectl"), GPK_E2E_SOCKET: tc.socket };
+export function gpFailover(tc: TestCluster, args: string[], extraEnv: Record<string, string> = {}, timeoutMs = 600_000): Promise<ExecResult> {
+    const env = { ...process.env, ...extraEnv, KUBECTL: path.join(REPO_ROOT, "test/e2e/bin/kubectl"), GPK_E2E_SOCKET: tc.socket };
     return runBounded(path.join(REPO_ROOT, "bin/gp-failover"), args, timeoutMs, "", env);
 }
 

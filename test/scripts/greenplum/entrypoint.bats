@@ -567,6 +567,41 @@ EOF
   expect_no_call gprecoverseg
 }
 
+@test "a fence token from a later promotion (higher timeline) makes this master stand down, naming it" {
+  export GP_STANDBY=true GP_MIRRORS=true STUB_SSH_TOKEN_ON="segment-a-0:master-1@3" STUB_TIMELINE=2
+  make_master_data running
+  set_init_state done
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "fence token found: segment-a-0 names master-1 on timeline 3"
+  [[ -f "$GP_DATA_ROOT/data-1/greenplum-k8s-fenced" ]]
+  expect_no_call gpstart
+}
+
+@test "a stale fence token (an earlier promotion's, lower timeline) is ignored with a warning; the master starts" {
+  # master-1 was promoted on timeline 2, then master-0 on timeline 3 while segment-a-0 was unreachable.
+  export GP_STANDBY=true STUB_SSH_TOKEN_ON="segment-a-0:master-1@2 segment-a-1:master-0@3" STUB_TIMELINE=3
+  make_master_data
+  set_init_state done
+  psql_answer standby-host "master-1.$FQ"
+  psql_answer replication "streaming|0/1|0/1|0/1"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "ignoring a stale fence token on segment-a-0: it names master-1 on timeline 2, this master is on timeline 3"
+  expect_call "gpstart -a"
+  [[ ! -e "$GP_DATA_ROOT/data-1/greenplum-k8s-fenced" ]]
+}
+
+@test "a fence token with a timeline still fences a master whose timeline cannot be read" {
+  export GP_STANDBY=true GP_MIRRORS=true STUB_SSH_TOKEN_ON="segment-a-0:master-1@2" STUB_TIMELINE=none
+  make_master_data running
+  set_init_state done
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "fence token found: segment-a-0 names master-1 on timeline 2"
+  [[ -f "$GP_DATA_ROOT/data-1/greenplum-k8s-fenced" ]]
+}
+
 @test "a fence token naming this master itself changes nothing" {
   export GP_STANDBY=true STUB_SSH_TOKEN_ON="segment-a-0:master-0 segment-a-1:master-0"
   make_master_data
@@ -636,7 +671,7 @@ gpconfig_file() {
   expect_output_has "RESTART NEEDED: log_statement gp_fts_probe_interval wal_sender_timeout max_connections only take effect when the cluster restarts"
 }
 
-@test "server settings: a malformed line is reported and skipped; a gpconfig that finished with errors is reported" {
+@test "server settings: a malformed line is reported and skipped; a gpconfig that finished with errors is reported, and what it wrote is reloaded" {
   make_master_data
   set_init_state done
   export GP_SERVER_SETTINGS=$'work_mem 64MB\nBad-Name 1 1\nwork_mem 64MB 64MB extra'
@@ -647,7 +682,7 @@ gpconfig_file() {
   expect_output_has "GP_SERVER_SETTINGS line 'Bad-Name 1 1' is not"
   expect_output_has "GP_SERVER_SETTINGS line 'work_mem 64MB 64MB extra' is not"
   expect_output_has "gpconfig -c log_statement failed"
-  expect_no_call "gpstop"
+  expect_call "gpstop -a -u"
 }
 
 @test "server settings gpconfig refused (a segment host did not answer) are tried again by the supervisor" {
@@ -664,6 +699,38 @@ gpconfig_file() {
   run_script entrypoint.sh
   expect_status 0
   [[ ! -e "$GP_RUN_DIR/settings-pending" ]]
+}
+
+@test "server settings: a host whose file cannot be read leaves the setting unchanged and pending, naming the host" {
+  make_master_data
+  set_init_state done
+  export STUB_GPCONFIG_UNREADABLE=segment-b-1.agent.greenplum.svc.cluster.local
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "gpconfig -s log_statement --file failed (failed obtaining guc log_statement from the postgresql.conf files on host: segment-b-1.agent.greenplum.svc.cluster.local"
+  expect_no_call "gpconfig -c"
+  [[ -e "$GP_RUN_DIR/settings-pending" ]]
+}
+
+@test "server settings: a failed gpconfig -c or reload leaves a reload owed until one succeeds, even when the files then agree" {
+  make_master_data
+  set_init_state done
+  export STUB_GPCONFIG_OUT="[ERROR]:-finished with errors, parameter string '-c log_statement -v ddl -m ddl'" STUB_GPSTOP_RELOAD=fail
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "gpconfig -c log_statement failed" "gpstop -a -u failed; the supervisor tries the reload again"
+  [[ -e "$GP_RUN_DIR/settings-reload-pending" ]]
+  # The files now hold every value (the failed hosts were written after all): nothing to change, but the reload is owed.
+  unset STUB_GPCONFIG_OUT STUB_GPSTOP_RELOAD
+  gpconfig_file log_statement ddl ddl
+  gpconfig_file gp_fts_probe_interval 20 20
+  gpconfig_file wal_sender_timeout 60s 60s
+  : >"$STUB_LOG"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_no_call "gpconfig -c"
+  expect_call "gpstop -a -u"
+  [[ ! -e "$GP_RUN_DIR/settings-reload-pending" && ! -e "$GP_RUN_DIR/settings-pending" ]]
 }
 
 @test "server settings are applied at first init too" {

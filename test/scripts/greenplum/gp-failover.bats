@@ -79,16 +79,18 @@ failover() {
 @test "promote in sync: fences the old master, gpactivatestandby, fence tokens on segments, then ConfigMap, then Service" {
   export STUB_SEGMENT_PODS="segment-a-0 segment-a-1 segment-b-0 segment-b-1"
   kubectl_answer master-0 replication-status "in sync: standby streaming, sent=0/20 flush=0/20 replay=0/20" 0
+  kubectl_answer master-1 timeline 4 0
   failover --namespace gp --context prod promote
   expect_status 0
   expect_output_has "sync evidence: pg_stat_replication on master-0" "promoted master-1"
   expect_call "kubectl --context prod --namespace gp exec master-0 -- bash /opt/greenplum-k8s/scripts/ctl.sh stand-down"
   expect_call "kubectl --context prod --namespace gp exec master-1 -- bash /opt/greenplum-k8s/scripts/ctl.sh activate"
   expect_call "kubectl --context prod --namespace gp get pods -l greenplum-k8s/set in (segment-a,segment-b) -o jsonpath={.items[*].metadata.name}"
-  expect_call "kubectl --context prod --namespace gp exec segment-b-1 -- bash /opt/greenplum-k8s/scripts/ctl.sh set-acting-master master-1"
+  expect_call "kubectl --context prod --namespace gp exec segment-b-1 -- bash /opt/greenplum-k8s/scripts/ctl.sh set-acting-master master-1 4"
   expect_call "kubectl --context prod --namespace gp patch configmap greenplum-acting-master --type merge -p {\"data\":{\"acting-master\":\"master-1\"}}"
   expect_call "kubectl --context prod --namespace gp patch service greenplum --type merge -p {\"spec\":{\"selector\":{\"statefulset.kubernetes.io/pod-name\":\"master-1\"}}}"
   expect_before "ctl.sh stand-down" "ctl.sh activate"
+  expect_before "ctl.sh activate" "ctl.sh timeline"
   expect_before "ctl.sh activate" "ctl.sh set-acting-master"
   expect_before "ctl.sh set-acting-master" "patch configmap"
   expect_before "patch configmap" "patch service"
@@ -266,7 +268,12 @@ sync_files() {
   run_script ctl.sh set-acting-master master-1
   expect_status 0
   [[ "$(cat "$GP_DATA_ROOT/greenplum-k8s/acting-master")" == master-1 ]]
+  run_script ctl.sh set-acting-master master-0 5
+  expect_status 0
+  [[ "$(cat "$GP_DATA_ROOT/greenplum-k8s/acting-master")" == "master-0 5" ]]
   run_script ctl.sh set-acting-master segment-a-0
+  expect_status 43
+  run_script ctl.sh set-acting-master master-0 latest
   expect_status 43
   run_script ctl.sh bogus
   expect_status 43
