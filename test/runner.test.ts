@@ -8,6 +8,7 @@ import * as path from "path";
 import { stringify } from "yaml";
 import { fillMaskedSecrets } from "./e2e/runner/cluster";
 import { jsonPath, matchesSelector, parseKubectl } from "./e2e/runner/kubectl";
+import { lockMachine, unlockMachine } from "./e2e/runner/host";
 import { clusterPlan, containerEnv, hostsFile, parseManifests, projectedFiles, restartBackoffSeconds, type ClusterPlan } from "./e2e/runner/spec";
 import { kubernetesObjects } from "../tools/manifests";
 import { deploy } from "./harness";
@@ -36,6 +37,24 @@ describe("reading the render", () => {
 
     test("a render with no StatefulSet in the namespace is refused by name", () => {
         expect(() => clusterPlan([], "analytics")).toThrow("the render has no StatefulSet in namespace analytics");
+    });
+
+    test("pod-spec features the runner does not emulate are refused by name, not ignored", () => {
+        const set = {
+            kind: "StatefulSet",
+            metadata: { name: "segment-a", namespace: "gp" },
+            spec: {
+                serviceName: "agent",
+                template: {
+                    spec: {
+                        containers: [{ name: "greenplum", startupProbe: { exec: { command: ["true"] } }, volumeMounts: [{ name: "data", mountPath: "/greenplum/conf", subPath: "conf" }] }],
+                    },
+                },
+            },
+        };
+        expect(() => clusterPlan([set] as never, "gp")).toThrow(
+            "StatefulSet segment-a uses what the pod runner does not emulate: startupProbe on container greenplum; subPath on container greenplum's mount /greenplum/conf",
+        );
     });
 });
 
@@ -105,5 +124,20 @@ describe("the runner's kubectl", () => {
         expect(matchesSelector("greenplum-k8s/set in (segment-a),app=gp", labels)).toBe(false);
         expect(matchesSelector("app!=gp", labels)).toBe(false);
         expect(matchesSelector("app,!missing", labels)).toBe(true);
+    });
+});
+
+describe("one runner per machine", () => {
+    test("a live runner's lock refuses a second one, naming it; a dead holder's lock is taken over", () => {
+        const lock = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gpk-lock-")), "lock");
+        // PID 1 is always alive: another runner holds the machine.
+        fs.writeFileSync(lock, "1 /var/tmp/greenplum-k8s-e2e/cluster\n");
+        expect(() => lockMachine("/var/tmp/other", lock)).toThrow("another pod runner (pid 1, work dir /var/tmp/greenplum-k8s-e2e/cluster) is using this machine's gpk-br0");
+        // A holder that exited (no such pid) leaves a lock anyone may take.
+        fs.writeFileSync(lock, "2147483646 /var/tmp/gone\n");
+        lockMachine("/var/tmp/other", lock);
+        expect(fs.readFileSync(lock, "utf8")).toBe(`${process.pid} /var/tmp/other\n`);
+        unlockMachine(lock);
+        expect(fs.existsSync(lock)).toBe(false);
     });
 });

@@ -130,7 +130,7 @@ verb_unfence() {
 
 verb_set_acting_master() {
   local pod="${1:-}" timeline="${2:-}"
-  [[ "$pod" =~ ^master-[01]$ && "$timeline" =~ ^[0-9]*$ ]] || {
+  [[ "$pod" =~ ^master-[01]$ && "$timeline" =~ ^([1-9][0-9]*)?$ ]] || {
     echo "set-acting-master needs master-0 or master-1, then optionally its timeline (a number)"
     return "$CTL_USAGE"
   }

@@ -403,7 +403,7 @@ gpk_segment_fence() {
     token="$(gpk_ssh "$(gpk_fqdn "$pod")" "cat $(printf '%q' "$GPK_ACTING_TOKEN") 2>/dev/null || true" </dev/null 2>/dev/null)" || continue
     read -r name timeline _ <<<"$token" || true
     [[ -n "${name:-}" && "$name" != "$self" ]] || continue
-    if [[ "${timeline:-}" =~ ^[0-9]+$ && -n "$own" ]] && ((timeline <= own)); then
+    if [[ "${timeline:-}" =~ ^[0-9]{1,9}$ && -n "$own" ]] && ((10#$timeline <= 10#$own)); then
       log_warn "ignoring a stale fence token on ${pod}: it names ${name} on timeline ${timeline}, this master is on timeline ${own} (to tidy: kubectl -n ${GP_NAMESPACE} exec ${pod} -- bash ${GPK_SCRIPTS_DIR}/ctl.sh set-acting-master ${self} ${own})"
       continue
     fi

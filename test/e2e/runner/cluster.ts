@@ -6,7 +6,7 @@
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { BRIDGE_ADDRESS, cleanUpMachine, filesystemType, run, setUpBridge } from "./host";
+import { BRIDGE_ADDRESS, cleanUpMachine, filesystemType, lockMachine, run, setUpBridge, unlockMachine } from "./host";
 import { PodRuntime, type ExecResult, type ImageContract } from "./kubelet";
 import { clusterPlan, hostsFile, parseManifests, selects, type ClusterPlan, type PodPlan, type ServicePlan } from "./spec";
 
@@ -63,6 +63,7 @@ export class Cluster {
 
     /** Creates the machine side and starts every pod at once (podManagementPolicy Parallel). */
     start(): void {
+        lockMachine(this.workDir);
         cleanUpMachine();
         fs.mkdirSync(path.join(this.workDir, "pvc"), { recursive: true });
         // Pod addresses (and so log names) start again at .10: an earlier cluster's logs on the same claims move aside.
@@ -278,6 +279,7 @@ export class Cluster {
         cleanUpMachine();
         for (const claim of this.options.tmpfsClaims ?? []) run("umount", [path.join(this.workDir, "pvc", claim)], { allowFail: true });
         if (wipe) fs.rmSync(path.join(this.workDir, "pvc"), { recursive: true, force: true });
+        unlockMachine();
     }
 
     /** The runner's own address on the pods' bridge. */

@@ -181,6 +181,33 @@ export function filesystemType(dir: string): string {
     return run("stat", ["-f", "-c", "%T", dir]).stdout.trim();
 }
 
+/** One runner per machine: the bridge, namespace names and addresses are machine-wide. */
+export const MACHINE_LOCK = "/run/greenplum-k8s-e2e.lock";
+
+/** Takes the machine for this process, or says which live runner holds it. A dead holder's lock is taken over. */
+export function lockMachine(workDir: string, lockFile = MACHINE_LOCK): void {
+    const [holder, ...dir] = (fs.existsSync(lockFile) ? fs.readFileSync(lockFile, "utf8") : "").trim().split(" ");
+    const pid = Number(holder);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
+        throw new Error(`another pod runner (pid ${pid}, work dir ${dir.join(" ")}) is using this machine's ${BRIDGE} and 198.18.0.0/24: stop it first ('npm run e2e:cluster -- down', or let its tests finish)`);
+    }
+    fs.writeFileSync(lockFile, `${process.pid} ${workDir}\n`);
+}
+
+/** Gives the machine back, if this process holds it. */
+export function unlockMachine(lockFile = MACHINE_LOCK): void {
+    if (fs.existsSync(lockFile) && Number(fs.readFileSync(lockFile, "utf8").split(" ")[0]) === process.pid) fs.rmSync(lockFile);
+}
+
+function processAlive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (err) {
+        return (err as NodeJS.ErrnoException).code === "EPERM";
+    }
+}
+
 /** Removes everything a previous run left behind on the machine (namespaces, links, cgroups). */
 export function cleanUpMachine(): void {
     for (const ns of run("ip", ["netns", "list"], { allowFail: true }).stdout.split("\n")) {

@@ -142,6 +142,16 @@ function secretData(secret: KubeObject): Record<string, string> {
  * The pods of every StatefulSet in `namespace`, in the order a Parallel StatefulSet creates them
  * (all at once), with the controller's own labels and claim names.
  */
+/** Pod-spec features the runner would otherwise ignore silently, so a scenario would test something else than the spec says. */
+function unemulated(spec: PodSpec): string[] {
+    const found: string[] = [];
+    for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+        if (c.startupProbe) found.push(`startupProbe on container ${c.name}`);
+        for (const m of c.volumeMounts ?? []) if (m.subPath !== undefined) found.push(`subPath on container ${c.name}'s mount ${m.mountPath}`);
+    }
+    return found;
+}
+
 export function clusterPlan(objects: KubeObject[], namespace: string): ClusterPlan {
     const inNamespace = objects.filter((o) => o.metadata.namespace === namespace);
     const sets = inNamespace.filter((o) => o.kind === "StatefulSet") as unknown as StatefulSet[];
@@ -151,6 +161,8 @@ export function clusterPlan(objects: KubeObject[], namespace: string): ClusterPl
 
     const pods: PodPlan[] = [];
     for (const set of sets) {
+        const unsupported = unemulated(set.spec.template.spec);
+        if (unsupported.length > 0) throw new Error(`StatefulSet ${set.metadata.name} uses what the pod runner does not emulate: ${unsupported.join("; ")}. Teach test/e2e/runner before relying on it`);
         const replicas = set.spec.replicas ?? 1;
         for (let ordinal = 0; ordinal < replicas; ordinal++) {
             const name = `${set.metadata.name}-${ordinal}`;
