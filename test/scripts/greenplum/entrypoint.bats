@@ -8,6 +8,12 @@ setup() {
   gp_setup
 }
 
+# The master's catalog names master-1 as its standby, and pg_stat_replication shows it streaming.
+standby_streaming() {
+  psql_answer standby-host "master-1.$FQ"
+  psql_answer replication "streaming|0/1|0/1|0/1"
+}
+
 @test "first init, mirrors off, standby off, 2 primaries: exact gpinitsystem input and pg_hba" {
   run_script entrypoint.sh
   expect_status 0
@@ -58,8 +64,7 @@ EOF
 @test "first init, mirrors on, standby on, 2 primaries: exact gpinitsystem input and pg_hba" {
   export GP_MIRRORS=true GP_STANDBY=true
   export GP_HBA_EXTRA=$'hostssl reports report_user 10.20.0.0/16 md5\n\n'
-  psql_answer standby-host "master-1.$FQ"
-  psql_answer replication "streaming|0/1|0/1|0/1"
+  standby_streaming
   run_script entrypoint.sh
   expect_status 0
   local R="$GP_DATA_ROOT"
@@ -583,8 +588,7 @@ EOF
   export GP_STANDBY=true STUB_SSH_TOKEN_ON="segment-a-0:master-1@2 segment-a-1:master-0@3" STUB_TIMELINE=3
   make_master_data
   set_init_state done
-  psql_answer standby-host "master-1.$FQ"
-  psql_answer replication "streaming|0/1|0/1|0/1"
+  standby_streaming
   run_script entrypoint.sh
   expect_status 0
   expect_output_has "ignoring a stale fence token on segment-a-0: it names master-1 on timeline 2, this master is on timeline 3"
@@ -606,8 +610,7 @@ EOF
   export GP_STANDBY=true STUB_SSH_TOKEN_ON="segment-a-0:master-0 segment-a-1:master-0"
   make_master_data
   set_init_state done
-  psql_answer standby-host "master-1.$FQ"
-  psql_answer replication "streaming|0/1|0/1|0/1"
+  standby_streaming
   run_script entrypoint.sh
   expect_status 0
   expect_call "gpstart -a"
@@ -744,8 +747,7 @@ gpconfig_file() {
 
 @test "first init records the topology; a restart with another topology refuses, naming the keys" {
   export GP_MIRRORS=true GP_STANDBY=true
-  psql_answer standby-host "master-1.$FQ"
-  psql_answer replication "streaming|0/1|0/1|0/1"
+  standby_streaming
   run_script entrypoint.sh
   expect_status 0
   expect_file "$GP_DATA_ROOT/greenplum-k8s/topology" <<EOF
