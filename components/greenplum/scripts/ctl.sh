@@ -3,7 +3,7 @@
 # Pod-side verbs used by bin/gp-failover through `kubectl exec <pod> -- bash .../ctl.sh VERB`.
 # Each verb is small, logs what it does and exits with a reason on failure.
 #   role                      key=value facts about this pod (acting, fenced, data, postmaster)
-#   replication-status        acting master: 0 standby streaming and replay caught up,
+#   replication-status        acting master: 0 standby streaming and flush caught up,
 #                             40 not in sync, 41 master does not answer SQL
 #   sync-evidence [MAX_AGE]   standby: 0 the evidence says it was in sync when it last saw its
 #                             master, and that is at most MAX_AGE s ago; 40 it does not; 42 none
@@ -43,6 +43,11 @@ verb_role() {
 
 readonly CTL_NOT_IN_SYNC=40 CTL_MASTER_DOWN=41 CTL_NO_EVIDENCE=42 CTL_USAGE=43
 
+# In sync means the standby has flushed everything the master sent: a promotion replays all WAL
+# received before it ends recovery (xlog.c checks the trigger only when no more WAL is at hand).
+# Replay is not compared: the standby reports it only with write/flush progress or every
+# wal_receiver_status_interval (walreceiver.c XLogWalRcvSendReply), so on an idle master it
+# looks behind for up to 10 s after any write.
 verb_replication_status() {
   local tries="${GP_SYNC_CHECK_TRIES:-5}" i row state sent flush replay
   if ! gpk_master_sql_ok; then
@@ -55,14 +60,14 @@ verb_replication_status() {
       return "$CTL_MASTER_DOWN"
     }
     IFS='|' read -r state sent flush replay <<<"$row"
-    if [[ "$state" == streaming && -n "$sent" && "$sent" == "$replay" ]]; then
+    if [[ "$state" == streaming && -n "$sent" && "$sent" == "$flush" ]]; then
       echo "in sync: standby streaming, sent=${sent} flush=${flush} replay=${replay}"
       return 0
     fi
     ((i < tries)) && sleep "${GP_SYNC_CHECK_INTERVAL:-1}"
   done
   if [[ "$state" == streaming ]]; then
-    echo "not in sync: standby streaming but replay ${replay} behind sent ${sent} after ${tries} checks"
+    echo "not in sync: standby streaming but flush ${flush} behind sent ${sent} after ${tries} checks"
   else
     echo "not in sync: no standby is streaming from $(gpk_self) (pg_stat_replication is empty)"
   fi
