@@ -406,12 +406,14 @@ export class PodRuntime {
             const r = await this.exec(preStop.command, { timeoutMs: graceSeconds * 1000 });
             this.ctx.log(`${this.name}: preStop exited ${r.status}${r.timedOut ? " (timed out)" : ""}`);
         }
+        // A container that exited during preStop is gone: its PID may already belong to another process.
+        if (this.initPid !== pid) return;
         signal(pid, "SIGTERM");
         const remaining = Math.max(deadline - Date.now(), MIN_GRACE_AFTER_PRESTOP_SECONDS * 1000);
         const stopped = await Promise.race([exit.then(() => true), sleep(remaining).then(() => false)]);
         if (!stopped) {
             this.ctx.log(`${this.name}: still running after the grace period; SIGKILL`);
-            signal(pid, "SIGKILL");
+            if (this.initPid === pid) signal(pid, "SIGKILL");
             await exit;
         }
     }
