@@ -321,7 +321,8 @@ master_half_init_report() {
 # A first init that did not finish (the pod restarted or gpinitsystem failed) never served a
 # client: clients get their password and pg_hba lines only after gpinitsystem. Its leftovers are
 # moved aside (never deleted) on every pod, once: the caller initialises again. Returns 1, with
-# the clean-up report, when that is not safe or was already tried.
+# the clean-up report, when that is not safe or was already tried; exits when a pod cannot be
+# cleared yet, so the pod restarts and tries again.
 master_clear_half_init() {
   local hosts=() pod dir suffix attempts q_dir q_marker cmd
   attempts="$(cat "$GPK_STATE_DIR/init-retries" 2>/dev/null || echo 0)"
@@ -342,13 +343,22 @@ master_clear_half_init() {
       return 1
     fi
   done
-  printf '%s\n' "$((attempts + 1))" >"$GPK_STATE_DIR/init-retries"
   for pod in "${hosts[@]}"; do
     dir="$(gpk_pod_data_dir "$pod")"
     q_dir="$(printf '%q' "$dir")"
     # What the interrupted gpinitsystem started over ssh may still run: stop it, then the instance.
-    # (The bracketed patterns keep pkill from matching the shell that runs it.)
-    cmd="source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1; pkill -KILL -u \"\$(id -u)\" -f '[g]pcreateseg|[p]g_basebackup|[i]nitdb|[g]psegstart' >/dev/null 2>&1; if [ -d ${q_dir} ]; then if pg_ctl status -D ${q_dir} >/dev/null 2>&1; then pg_ctl -D ${q_dir} -m immediate -w -t 60 stop >/dev/null || exit 1; fi; mv ${q_dir} $(printf '%q' "${dir}.${suffix}") && echo moved; fi"
+    # initdb runs the backend in single-user (--single) and bootstrap (--boot) mode; pg_ctl cannot
+    # stop those ("single-user server is running"), so they are killed too and, being gone a
+    # moment later, waited for. (The bracketed patterns keep pkill from matching this shell.)
+    cmd="source $(printf '%q' "$GPHOME/greenplum_path.sh") >/dev/null 2>&1
+pkill -KILL -u \"\$(id -u)\" -f '[g]pcreateseg|[p]g_basebackup|[i]nitdb|[g]psegstart|[p]ostgres --(single|boot)' >/dev/null 2>&1
+[ -d ${q_dir} ] || exit 0
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+  pg_ctl status -D ${q_dir} 2>/dev/null | grep -q 'single-user' || break
+  sleep 0.5
+done
+if pg_ctl status -D ${q_dir} >/dev/null 2>&1; then pg_ctl -D ${q_dir} -m immediate -w -t 60 stop >/dev/null || exit 1; fi
+mv ${q_dir} $(printf '%q' "${dir}.${suffix}") && echo moved"
     local out
     if [[ "$pod" == "$(gpk_self)" ]]; then
       out="$(bash -c "$cmd")" || die "could not move ${dir} aside on ${pod}"
@@ -361,6 +371,9 @@ master_clear_half_init() {
       log_info "${pod}: no ${dir} to move aside"
     fi
   done
+  # Counted once every pod is clear: a clean-up cut short (a host gone, an instance that would
+  # not stop) is tried again on the next start without using up the retry.
+  printf '%s\n' "$((attempts + 1))" >"$GPK_STATE_DIR/init-retries"
   rm -f "$GPK_INIT_STATE_FILE"
 }
 

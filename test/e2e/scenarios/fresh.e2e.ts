@@ -13,13 +13,14 @@ afterEach(async () => {
     tc = undefined;
 });
 
-test("the master restarted during its first init: the unfinished init is moved aside and run again, and the cluster comes up", async () => {
+test("the master restarted during its first init, while initdb runs on a segment: the unfinished init is moved aside and run again, and the cluster comes up", async () => {
     tc = startCluster("restart-during-init", DEV_STACK);
     const cluster = tc.cluster;
     const started = Date.now();
     await cluster.waitFor("gpinitsystem running", 600_000, () => allLogs(tc as TestCluster, "master-0").includes("running: gpinitsystem"));
-    // Let gpinitsystem get as far as creating instances on the segments.
-    await cluster.waitFor("segment data being created", 120_000, () => fs.existsSync(path.join(cluster.workDir, "pvc", "data-segment-a-0", "data")));
+    // Let gpinitsystem get as far as creating instances on the segments: crash while a segment's
+    // initdb runs its backend in bootstrap or single-user mode, which pg_ctl cannot stop.
+    await cluster.waitFor("initdb's backend running on segment-a-0", 120_000, async () => /postgres --(single|boot)/.test((await cluster.exec("segment-a-0", ["ps", "-eo", "args"])).stdout));
     cluster.crash("master-0");
     const ms = await cluster.waitReady(1_200_000);
     expect(allLogs(tc, "master-0")).toContain("the first init did not finish");

@@ -233,6 +233,26 @@ EOF
   [[ "$(cut -d' ' -f1 "$GP_DATA_ROOT/greenplum-k8s/init-state")" == done ]]
 }
 
+@test "an unfinished first init whose clean-up is cut short is cleared on the next start, the retry not used up" {
+  export STUB_GPINITSYSTEM_RC=2
+  run_script entrypoint.sh
+  expect_status 1
+  # The interrupted init left a running instance on the master that will not stop (yet).
+  mkdir -p "$GP_DATA_ROOT/data-1" && echo 1 >"$GP_DATA_ROOT/data-1/postmaster.pid"
+  unset STUB_GPINITSYSTEM_RC
+  export STUB_PG_CTL_STOP_FAIL=all
+  run_script entrypoint.sh
+  expect_status 1
+  expect_output_has "could not move $GP_DATA_ROOT/data-1 aside on master-0"
+  [[ ! -e "$GP_DATA_ROOT/greenplum-k8s/init-retries" ]]
+  unset STUB_PG_CTL_STOP_FAIL
+  : >"$STUB_LOG"
+  run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "master-0: moved $GP_DATA_ROOT/data-1 aside" "cluster initialisation complete"
+  [[ "$(cat "$GP_DATA_ROOT/greenplum-k8s/init-retries")" == 1 ]]
+}
+
 @test "an unfinished first init is cleared only once, and never where a pod is marked initialised" {
   export STUB_GPINITSYSTEM_RC=2
   run_script entrypoint.sh
