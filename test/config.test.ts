@@ -3,7 +3,6 @@ import program = require("../index");
 import { parseStackConfig } from "../stacks";
 import { configProblems, problemsOf, stackConfig } from "./harness";
 
-
 const gkeBlock = { region: "europe-west1", zones: ["europe-west1-b", "europe-west1-c"], masterAuthorizedNetworks: [{ cidrBlock: "203.0.113.0/24", displayName: "ci" }] };
 const gkeStack = { target: { kind: "gke" }, gke: gkeBlock };
 const gcpProject = { "gcp:project": "acme-data" };

@@ -4,7 +4,6 @@ import { deploy, problemsOf, stackConfig } from "./harness";
 import { cidrProblem, cpuProblem, databaseProblem, gkeClusterNameProblem, isEverywhere, longestPodHostName, masterCidrProblem, memoryProblem, rangeOverlaps, reservedNamespaceProblem, storageProblem, zoneProblem } from "../stacks/rules";
 import { issueMessage } from "../stacks/messages";
 
-
 const minikube = { target: { kind: "minikube" } };
 const gkeBlock = { region: "europe-west1", zones: ["europe-west1-b", "europe-west1-c"], masterAuthorizedNetworks: [{ cidrBlock: "203.0.113.0/24", displayName: "ci" }] };
 const gcpProject = { "gcp:project": "acme-data" };

@@ -82,11 +82,9 @@ main() {
   local port rc
   port="$(gpk_own_port)"
   if [[ "$GP_SET" == master ]]; then
-    if gpk_is_acting_master; then
-      check_acting_master
-    fi
-    # Just promoted: the Service already points here while the ConfigMap copy catches up.
-    if gpk_serves_as_master; then
+    # Serving as master counts too: just promoted, the Service already points here while the
+    # ConfigMap copy catches up.
+    if gpk_is_acting_master || gpk_serves_as_master; then
       check_acting_master
     fi
     if ! gpk_is_standby_dir "$GPK_MASTER_DIR"; then

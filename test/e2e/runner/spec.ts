@@ -138,10 +138,6 @@ function secretData(secret: KubeObject): Record<string, string> {
     return { ...decoded, ...((secret.stringData ?? {}) as Record<string, string>) };
 }
 
-/**
- * The pods of every StatefulSet in `namespace`, in the order a Parallel StatefulSet creates them
- * (all at once), with the controller's own labels and claim names.
- */
 /** Pod-spec features the runner would otherwise ignore silently, so a scenario would test something else than the spec says. */
 function unemulated(spec: PodSpec): string[] {
     const found: string[] = [];
@@ -152,6 +148,10 @@ function unemulated(spec: PodSpec): string[] {
     return found;
 }
 
+/**
+ * The pods of every StatefulSet in `namespace`, in the order a Parallel StatefulSet creates them
+ * (all at once), with the controller's own labels and claim names.
+ */
 export function clusterPlan(objects: KubeObject[], namespace: string): ClusterPlan {
     const inNamespace = objects.filter((o) => o.metadata.namespace === namespace);
     const sets = inNamespace.filter((o) => o.kind === "StatefulSet") as unknown as StatefulSet[];

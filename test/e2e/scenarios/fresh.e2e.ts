@@ -1,6 +1,7 @@
 /**
- * Scenarios that need a cluster of their own: a pod restarted during the first init, and a data
- * volume on tmpfs. Dev topology (master + 2 primaries).
+ * Scenarios that need a cluster of their own (dev topology: master + 2 primaries): a pod restarted
+ * during the first init and a data volume on tmpfs; and one that must never get a cluster, a
+ * config whose pod host names Greenplum cannot store.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -25,8 +26,9 @@ test("the master restarted during its first init, while initdb runs on a segment
     const ms = await cluster.waitReady(1_200_000);
     expect(allLogs(tc, "master-0")).toContain("the first init did not finish");
     expect((await segments(tc)).map((r) => `${r.content}/${r.role}/${r.status}`)).toEqual(["-1/p/u", "0/p/u", "1/p/u"]);
-    // What the first attempt left is kept beside the new data, never deleted. (gpinitsystem builds
-    // the master first; a segment's initdb removes its own directory when its session is cut.)
+    // What the first attempt left is kept beside the new data, never deleted. The master's is always
+    // there (gpinitsystem builds it first); a segment's may not be: an initdb whose ssh session is
+    // cut removes its own directory, and runs have seen both.
     const leftovers = fs.readdirSync(path.join(cluster.workDir, "pvc", "data-master-0")).filter((f) => f.startsWith("data-1.half-init-"));
     expect(leftovers.length).toBe(1);
     await sql(tc, "CREATE TABLE t (id int) DISTRIBUTED BY (id); INSERT INTO t SELECT generate_series(1, 1000)");

@@ -64,6 +64,38 @@ function masters(): { acting: string; standby: string } {
     return { acting, standby: acting === "master-0" ? "master-1" : "master-0" };
 }
 
+/** A verb of the pods' ctl.sh (what gp-failover runs), in `pod`. */
+function ctl(pod: string, ...args: string[]): ReturnType<TestCluster["cluster"]["exec"]> {
+    return tc.cluster.exec(pod, ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", ...args]);
+}
+
+/** True when `pod` holds master data, is not fenced and runs its postmaster (ctl.sh role). */
+async function servesAsMaster(pod: string): Promise<boolean> {
+    return /fenced=no[\s\S]*data=master[\s\S]*postmaster=running/.test((await ctl(pod, "role")).stdout);
+}
+
+/** Every id the writer saw committed is in the table; returns the rows of its id range [from, to). */
+async function expectAllCommitted(writer: Writer, from: number, to: number): Promise<number> {
+    const ids = await sql<{ id: number }>(tc, `SELECT id FROM app_rows WHERE id >= ${from} AND id < ${to}`);
+    const present = new Set(ids.map((r) => r.id));
+    expect(writer.committed.filter((id) => !present.has(id))).toEqual([]);
+    return ids.length;
+}
+
+/** bin/gp-failover VERB, which must succeed; its output is in the error when it does not. */
+async function failoverOk(verb: "promote" | "reinstate"): Promise<Awaited<ReturnType<typeof gpFailover>>> {
+    const r = await gpFailover(tc, ["--namespace", "greenplum", verb]);
+    if (r.status !== 0) throw new Error(`gp-failover ${verb} exited ${r.status}:\n${r.stdout}${r.stderr}`);
+    return r;
+}
+
+/** gp-failover reinstate: the old master becomes the standby of `acting`, streaming, every pod Ready. */
+async function reinstate(acting: string): Promise<void> {
+    await failoverOk("reinstate");
+    await tc.cluster.waitFor(`the old master streaming as the standby of ${acting}`, HEAL_MS, () => standbyStreaming(acting));
+    await tc.cluster.waitReady(HEAL_MS);
+}
+
 /** The fence token gp-failover promote wrote on a segment pod: "<acting master> <its timeline>". */
 async function fenceToken(pod: string): Promise<string> {
     return (await tc.cluster.exec(pod, ["cat", "/greenplum/greenplum-k8s/acting-master"])).stdout.trim();
@@ -115,10 +147,7 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
         const healMs = await healthy();
         await writer.stop();
         expect(writer.committed.length).toBeGreaterThan(20);
-        const ids = await sql<{ id: number }>(tc, "SELECT id FROM app_rows WHERE id >= 1000000 AND id < 2000000");
-        const present = new Set(ids.map((r) => r.id));
-        expect(writer.committed.filter((id) => !present.has(id))).toEqual([]);
-        expectedRows = ROWS + ids.length;
+        expectedRows = ROWS + (await expectAllCommitted(writer, 1_000_000, 2_000_000));
         expect(await rowCount()).toBe(expectedRows);
         expect(roleOf(await segments(tc), "segment-a-0")).toBe("p");
         record("ha: primary crash under writes", {
@@ -202,13 +231,12 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
     test("master failover with gp-failover after the master's node is lost: writes continue on the standby, exact count; reinstate makes the old master the standby", async () => {
         await tc.cluster.waitFor("the standby streaming in sync", 120_000, () => standbyStreaming());
         // What promote relies on when the master cannot be asked: the supervisor's in-sync report on the standby.
-        await tc.cluster.waitFor("sync evidence on the standby", 180_000, async () => (await tc.cluster.exec("master-1", ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "sync-evidence"])).status === 0);
+        await tc.cluster.waitFor("sync evidence on the standby", 180_000, async () => (await ctl("master-1", "sync-evidence")).status === 0);
         const writer = new Writer(tc, "app_rows", 2_000_000);
         await new Promise((r) => setTimeout(r, 3000));
         const lostAt = Date.now();
         tc.cluster.cut("master-0");
-        const promote = await gpFailover(tc, ["--namespace", "greenplum", "promote"]);
-        if (promote.status !== 0) throw new Error(`gp-failover promote exited ${promote.status}:\n${promote.stdout}${promote.stderr}`);
+        await failoverOk("promote");
         const promotedMs = Date.now() - lostAt;
         expect(tc.cluster.endpoints("greenplum").map((p) => p.name)).toEqual(["master-1"]);
         // The fence tokens carry the new master's timeline (gpactivatestandby checkpoints it): the first promotion's is 2.
@@ -225,22 +253,16 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
         const writesBackMs = Date.now() - lostAt;
         await writer.stop();
         // Only this writer's range: the double fault's rows (3,000,000 and up) are counted already.
-        const ids = await sql<{ id: number }>(tc, "SELECT id FROM app_rows WHERE id >= 2000000 AND id < 3000000");
-        const present = new Set(ids.map((r) => r.id));
-        expect(writer.committed.filter((id) => !present.has(id))).toEqual([]);
-        expectedRows += ids.length;
+        expectedRows += await expectAllCommitted(writer, 2_000_000, 3_000_000);
         expect(await rowCount()).toBe(expectedRows);
 
         // The old master's node returns: it must not act as a master (fence tokens, then the ConfigMap).
         tc.cluster.restore("master-0");
         await tc.cluster.waitFor("master-0 standing down", 180_000, async () => {
-            const r = await tc.cluster.exec("master-0", ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "role"]);
+            const r = await ctl("master-0", "role");
             return /postmaster=stopped/.test(r.stdout);
         });
-        const reinstate = await gpFailover(tc, ["--namespace", "greenplum", "reinstate"]);
-        if (reinstate.status !== 0) throw new Error(`gp-failover reinstate exited ${reinstate.status}:\n${reinstate.stdout}${reinstate.stderr}`);
-        await tc.cluster.waitFor("master-0 streaming as the standby of master-1", HEAL_MS, () => standbyStreaming("master-1"));
-        await tc.cluster.waitReady(HEAL_MS);
+        await reinstate("master-1");
         expect(await rowCount()).toBe(expectedRows);
         record("ha: master failover (gp-failover promote, reinstate)", {
             promoteSeconds: seconds(promotedMs),
@@ -260,8 +282,7 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
         expect(promote.status).toBe(1);
         expect(promote.stderr).toContain("refusing to promote: the standby pod master-0 cannot be reached");
         // The serving master was not fenced or stopped.
-        const role = await tc.cluster.exec("master-1", ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "role"]);
-        expect(role.stdout).toMatch(/fenced=no[\s\S]*data=master[\s\S]*postmaster=running/);
+        expect(await servesAsMaster("master-1")).toBe(true);
         expect(tc.cluster.pod("master-1").restarts).toBe(restarts);
         expect(tc.cluster.endpoints("greenplum").map((p) => p.name)).toEqual(["master-1"]);
         tc.cluster.restore("master-0");
@@ -281,10 +302,7 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
         expect(output).toContain(`ABORTED: removed the fence on ${acting} again`);
         expect(output).toContain(`gpactivatestandby failed in ${standby}; ConfigMap and Service are unchanged`);
         // The old master starts again on its own (its entrypoint sees the fence gone).
-        await tc.cluster.waitFor(`${acting} serving again`, HEAL_MS, async () => {
-            const role = await tc.cluster.exec(acting, ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "role"]);
-            return /fenced=no[\s\S]*data=master[\s\S]*postmaster=running/.test(role.stdout);
-        });
+        await tc.cluster.waitFor(`${acting} serving again`, HEAL_MS, () => servesAsMaster(acting));
         const { ms } = await sqlEventually(tc, "SELECT count(*) FROM app_rows", HEAL_MS);
         const servingMs = Date.now() - started;
         expect(masters().acting).toBe(acting);
@@ -299,22 +317,18 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
     test("promote refuses when the master's node is lost and the standby's sync evidence is older than its limit; the master is untouched when its node returns", async () => {
         const { acting, standby } = masters();
         await tc.cluster.waitFor("the standby streaming in sync", HEAL_MS, () => standbyStreaming(acting));
-        await tc.cluster.waitFor("fresh sync evidence on the standby", 180_000, async () => (await tc.cluster.exec(standby, ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "sync-evidence", "30"])).status === 0);
+        await tc.cluster.waitFor("fresh sync evidence on the standby", 180_000, async () => (await ctl(standby, "sync-evidence", "30")).status === 0);
         const restarts = tc.cluster.pod(acting).restarts;
         tc.cluster.cut(acting);
         // The supervisor on the lost master no longer refreshes the evidence; the limit is 30 s here (default 120 s).
-        await tc.cluster.waitFor("the evidence older than 30 s", 300_000, async () => (await tc.cluster.exec(standby, ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "sync-evidence", "30"])).status !== 0);
+        await tc.cluster.waitFor("the evidence older than 30 s", 300_000, async () => (await ctl(standby, "sync-evidence", "30")).status !== 0);
         const promote = await gpFailover(tc, ["--namespace", "greenplum", "promote"], { GP_SYNC_MARKER_MAX_AGE: "30" });
         expect(promote.status).toBe(1);
         expect(promote.stderr).toContain(`refusing to promote: no fresh evidence that ${standby} was in sync when ${acting} stopped answering`);
         expect(promote.stdout).not.toContain("running gpactivatestandby");
         tc.cluster.restore(acting);
-        await tc.cluster.waitFor(`${acting} answering again`, HEAL_MS, async () => {
-            const role = await tc.cluster.exec(acting, ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "role"]);
-            return /fenced=no[\s\S]*data=master[\s\S]*postmaster=running/.test(role.stdout);
-        });
-        const role = await tc.cluster.exec(standby, ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "role"]);
-        expect(role.stdout).toContain("data=standby");
+        await tc.cluster.waitFor(`${acting} answering again`, HEAL_MS, () => servesAsMaster(acting));
+        expect((await ctl(standby, "role")).stdout).toContain("data=standby");
         expect(tc.cluster.pod(acting).restarts).toBe(restarts);
         expect(masters().acting).toBe(acting);
         await tc.cluster.waitFor("the standby streaming in sync again", HEAL_MS, () => standbyStreaming(acting));
@@ -328,8 +342,7 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
         const tokenBefore = await fenceToken("segment-b-1");
         tc.cluster.dropNextExec("segment-b-1", "set-acting-master");
         const started = Date.now();
-        const promote = await gpFailover(tc, ["--namespace", "greenplum", "promote"]);
-        if (promote.status !== 0) throw new Error(`gp-failover promote exited ${promote.status}:\n${promote.stdout}${promote.stderr}`);
+        const promote = await failoverOk("promote");
         const promotedMs = Date.now() - started;
         expect(promote.stdout).toContain("WARNING: could not write the acting master onto: segment-b-1");
         const [, before] = tokenBefore.split(" ");
@@ -341,18 +354,11 @@ describe("HA topology: master + standby, 2 primaries + 2 mirrors", () => {
         const writer = new Writer(tc, "app_rows", 4_000_000);
         await tc.cluster.waitFor(`${next} ignoring the stale token`, 120_000, () => tc.cluster.pod(next).containerLog().includes(`ignoring a stale fence token on segment-b-1: it names ${old} on timeline ${before}`));
         await new Promise((r) => setTimeout(r, 35_000));
-        const role = await tc.cluster.exec(next, ["bash", "/opt/greenplum-k8s/scripts/ctl.sh", "role"]);
-        expect(role.stdout).toMatch(/fenced=no[\s\S]*data=master[\s\S]*postmaster=running/);
+        expect(await servesAsMaster(next)).toBe(true);
         await writer.stop();
         expect(writer.committed.length).toBeGreaterThan(20);
-        const ids = await sql<{ id: number }>(tc, "SELECT id FROM app_rows WHERE id >= 4000000 AND id < 5000000");
-        const present = new Set(ids.map((r) => r.id));
-        expect(writer.committed.filter((id) => !present.has(id))).toEqual([]);
-        expectedRows += ids.length;
-        const reinstate = await gpFailover(tc, ["--namespace", "greenplum", "reinstate"]);
-        if (reinstate.status !== 0) throw new Error(`gp-failover reinstate exited ${reinstate.status}:\n${reinstate.stdout}${reinstate.stderr}`);
-        await tc.cluster.waitFor(`${old} streaming as the standby of ${next}`, HEAL_MS, () => standbyStreaming(next));
-        await tc.cluster.waitReady(HEAL_MS);
+        expectedRows += await expectAllCommitted(writer, 4_000_000, 5_000_000);
+        await reinstate(next);
         expect(await rowCount()).toBe(expectedRows);
         record("ha: fail-back with a stale fence token", { promoteSeconds: seconds(promotedMs), staleToken: tokenBefore, newToken: fresh, committed: writer.committed.length, rows: expectedRows });
     }, 1_800_000);

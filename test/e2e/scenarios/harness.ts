@@ -114,10 +114,6 @@ export function balancedAndInSync(rows: SegmentRow[], expectPairs: boolean): boo
     return rows.every((r) => r.status === "u" && r.role === r.preferred_role && (!expectPairs || r.content < 0 || r.mode === "s"));
 }
 
-/**
- * Commits one row per transaction through the Service, reconnecting after errors, and records
- * every id whose COMMIT returned: after any fault, exactly these rows must be there.
- */
 const writers = new Set<Writer>();
 
 /** Stops every writer still running (for afterAll: a failed assertion must not leave one behind). */
@@ -125,6 +121,10 @@ export async function stopWriters(): Promise<void> {
     await Promise.all([...writers].map((w) => w.stop()));
 }
 
+/**
+ * Commits one row per transaction through the Service, reconnecting after errors, and records
+ * every id whose COMMIT returned: after any fault, exactly these rows must be there.
+ */
 export class Writer {
     readonly committed: number[] = [];
     errors = 0;
