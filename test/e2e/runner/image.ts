@@ -8,33 +8,14 @@ import * as fs from "fs";
 import * as path from "path";
 import { GPADMIN_UID, GPHOME } from "../../../components/greenplum/naming";
 import type { ImageContract } from "./kubelet";
+import { findOnImagePath, findPython2, gpadminBashrc, IMAGE_ENV, IMAGE_TOOLS } from "../../../tools/image-contract";
 
-/** Commands the woblerr/greenplum image ships that Greenplum's utilities and our scripts call. */
-export const IMAGE_TOOLS = ["bash", "ssh", "ssh-keygen", "sshd", "ping", "ifconfig", "netstat", "rsync", "hostname", "md5sum", "timeout", "getent"];
 /** What the runner itself needs on the machine. */
 export const RUNNER_TOOLS = ["ip", "unshare", "nsenter", "setpriv", "mount", "sysctl", "stat"];
-const IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-function which(cmd: string): string | undefined {
-    const r = spawnSync("/bin/sh", ["-c", `PATH=${IMAGE_PATH}:$PATH command -v "$1"`, "sh", cmd], { encoding: "utf8" });
-    return r.status === 0 ? r.stdout.trim() : undefined;
-}
 
 function asUser(uid: number, argv: string[]): { status: number; output: string } {
     const r = spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--", ...argv], { encoding: "utf8", timeout: 30_000 });
     return { status: r.status ?? 1, output: `${r.stdout ?? ""}${r.stderr ?? ""}`.trim() };
-}
-
-/** Python 2.7 for the gp utilities: GP_PYTHON2, the installation's own ext/python, python2.7 on PATH, or pyenv's 2.7. */
-export function findPython2(gphome: string, env: NodeJS.ProcessEnv): string[] {
-    const candidates = [env.GP_PYTHON2, path.join(gphome, "ext/python/bin/python2.7"), which("python2.7")];
-    const pyenvRoot = env.PYENV_ROOT ?? path.join(env.HOME ?? "/root", ".pyenv");
-    if (fs.existsSync(path.join(pyenvRoot, "versions"))) {
-        for (const v of fs.readdirSync(path.join(pyenvRoot, "versions")).filter((v) => v.startsWith("2.7")).sort().reverse()) {
-            candidates.push(path.join(pyenvRoot, "versions", v, "bin/python2.7"));
-        }
-    }
-    return candidates.filter((c): c is string => typeof c === "string" && c !== "" && fs.existsSync(c));
 }
 
 export interface Prerequisites {
@@ -47,7 +28,7 @@ export function checkPrerequisites(env: NodeJS.ProcessEnv, workDir: string): Pre
     const problems: string[] = [];
     if (process.getuid?.() !== 0) problems.push("run as root: the runner creates network namespaces, mounts and cgroups");
     for (const tool of [...RUNNER_TOOLS, ...IMAGE_TOOLS]) {
-        if (!which(tool)) problems.push(`command ${tool} not found: apt-get install -y iproute2 util-linux openssh-server openssh-client iputils-ping net-tools rsync procps`);
+        if (!findOnImagePath(tool)) problems.push(`command ${tool} not found: apt-get install -y iproute2 util-linux openssh-server openssh-client iputils-ping net-tools rsync procps`);
     }
     if (!fs.existsSync("/sys/fs/cgroup/freezer")) problems.push("no cgroup v1 freezer at /sys/fs/cgroup/freezer: node-loss faults freeze pods with it");
     const user = spawnSync("getent", ["passwd", String(GPADMIN_UID)], { encoding: "utf8" }).stdout.trim().split(":");
@@ -88,7 +69,7 @@ export function checkPrerequisites(env: NodeJS.ProcessEnv, workDir: string): Pre
     // A pod's processes run with no capabilities and no_new_privs, so the image's ping can only use
     // ICMP datagram sockets (net.ipv4.ping_group_range). The machine's ping carries file
     // capabilities, which an empty bounding set turns into EPERM at exec: the pods get a plain copy.
-    const ping = which("ping") as string;
+    const ping = findOnImagePath("ping") as string;
     const plainPing = path.join(workDir, "image-ping");
     fs.copyFileSync(fs.realpathSync(ping), plainPing);
     fs.chmodSync(plainPing, 0o755);
@@ -100,8 +81,8 @@ export function checkPrerequisites(env: NodeJS.ProcessEnv, workDir: string): Pre
             binDir,
             user: { uid: GPADMIN_UID, gid: GPADMIN_UID, home: "/home/gpadmin" },
             // The image's ENV (woblerr/docker-greenplum's Dockerfile) and the home it builds for gpadmin.
-            env: { PATH: IMAGE_PATH, TZ: "Etc/UTC" },
-            homeFiles: { ".bashrc": `source ${GPHOME}/greenplum_path.sh\n` },
+            env: { ...IMAGE_ENV },
+            homeFiles: { ".bashrc": gpadminBashrc(GPHOME) },
             files: { [fs.realpathSync(ping)]: plainPing },
         },
     };
