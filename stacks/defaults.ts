@@ -19,6 +19,7 @@ const common = {
         localPath: {
             path: "/data/local-path-provisioner",
             image: "rancher/local-path-provisioner:v0.0.37",
+            helperImage: "busybox:1.37.0",
         },
         nfs: { chartVersion: "4.13.4", allowGreenplumData: false },
     },

@@ -150,6 +150,8 @@ const localPathSchema = z.strictObject({
         .regex(/^\/[^\s]*$/, { error: "must be an absolute path" })
         .refine((p) => !/^\/(tmp|run|dev\/shm)(\/|$)/.test(p), { error: "must be a persistent directory, not under /tmp, /run or /dev/shm (tmpfs rejects O_DIRECT)" }),
     image: pinnedImage,
+    /** The image of the provisioner's helper pods, which create and remove volume directories (a shell and mkdir/rm). */
+    helperImage: pinnedImage,
 });
 
 const nfsSchema = z.strictObject({

@@ -161,6 +161,24 @@ describe("local-path (dev default)", () => {
         expect(deployment.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
     });
 
+    test("a dev destroy removes its volumes: the provisioner outlives Greenplum's claims by 30 s and goes before its RBAC", () => {
+        const spec = (dev.object("Deployment", "local-path-provisioner") as any).spec.template.spec;
+        expect(spec.containers[0].lifecycle).toEqual({ preStop: { sleep: { seconds: 30 } } });
+        expect(spec.terminationGracePeriodSeconds).toBe(40);
+        const dependencies = dev.resource("kubernetes:apps/v1:Deployment", "local-path-provisioner").options.dependencies;
+        expect(dependencies).toEqual(expect.arrayContaining([
+            dev.resource("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "local-path-provisioner").urn,
+            dev.resource("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "local-path-provisioner").urn,
+        ]));
+    });
+
+    test("helper pods use the configured helper image (busybox:1.37.0 unless storage.localPath.helperImage says otherwise)", async () => {
+        const helperImage = (run: Deployment) => /image: (\S+)/.exec((run.object("ConfigMap", "local-path-config").data as Record<string, string>)["helperPod.yaml"])?.[1];
+        expect(helperImage(dev)).toBe("busybox:1.37.0");
+        const local = await deploy("dev", { "greenplum-k8s:storage": { localPath: { helperImage: "greenplum-k8s.local/busybox:1.35.0" } } });
+        expect(helperImage(local)).toBe("greenplum-k8s.local/busybox:1.35.0");
+    });
+
     test("helper pods run as the ServiceAccount the program creates, not the provisioner's default name", () => {
         const pod = (dev.object("Deployment", "local-path-provisioner") as any).spec.template.spec;
         const env = Object.fromEntries(pod.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]));

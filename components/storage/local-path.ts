@@ -6,9 +6,16 @@ import { dataStorageClassLabels } from "./labels";
 export const LOCAL_PATH_NAMESPACE = "local-path-storage";
 export const LOCAL_PATH_PROVISIONER = "rancher.io/local-path";
 const NAME = "local-path-provisioner";
+/**
+ * How long the provisioner keeps running once it is deleted. A dev `destroy` deletes Greenplum's
+ * namespace (its claims) just before the provisioner; with reclaimPolicy Delete it is the
+ * provisioner that removes the released volumes, and without this window they stayed behind
+ * (seen on the local cluster: 3 Released volumes and their directories after `pulumi destroy`).
+ */
+export const PROVISIONER_DRAIN_SECONDS = 30;
 
 /** The provisioner's config: every node gets volumes under one persistent directory. */
-export function localPathConfig(path: string): Record<string, string> {
+export function localPathConfig(path: string, helperImage: string): Record<string, string> {
     return {
         "config.json": JSON.stringify({ nodePathMap: [{ node: "DEFAULT_PATH_FOR_NON_LISTED_NODES", paths: [path] }] }, null, 2),
         // Greenplum runs as uid 1001; hostPath volumes get no fsGroup, so the volume root must be writable.
@@ -27,7 +34,7 @@ export function localPathConfig(path: string): Record<string, string> {
             "      effect: NoSchedule",
             "  containers:",
             "    - name: helper-pod",
-            "      image: busybox:1.37.0",
+            `      image: ${helperImage}`,
             "      imagePullPolicy: IfNotPresent",
             "",
         ].join("\n"),
@@ -59,7 +66,7 @@ export function createLocalPath(storage: StorageConfig, opts: pulumi.CustomResou
         metadata: meta(NAME),
         rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "create", "patch", "update", "delete"] }],
     }, nsOpts);
-    new k8s.rbac.v1.RoleBinding("local-path-provisioner", {
+    const roleBinding = new k8s.rbac.v1.RoleBinding("local-path-provisioner", {
         metadata: meta(NAME),
         roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
         subjects: [{ kind: "ServiceAccount", name: NAME, namespace: LOCAL_PATH_NAMESPACE }],
@@ -73,12 +80,12 @@ export function createLocalPath(storage: StorageConfig, opts: pulumi.CustomResou
             { apiGroups: ["storage.k8s.io"], resources: ["storageclasses"], verbs: ["get", "list", "watch"] },
         ],
     }, opts);
-    new k8s.rbac.v1.ClusterRoleBinding("local-path-provisioner", {
+    const clusterRoleBinding = new k8s.rbac.v1.ClusterRoleBinding("local-path-provisioner", {
         metadata: { name: NAME, labels },
         roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name },
         subjects: [{ kind: "ServiceAccount", name: NAME, namespace: LOCAL_PATH_NAMESPACE }],
     }, opts);
-    const config = new k8s.core.v1.ConfigMap("local-path-config", { metadata: meta("local-path-config"), data: localPathConfig(storage.localPath.path) }, nsOpts);
+    const config = new k8s.core.v1.ConfigMap("local-path-config", { metadata: meta("local-path-config"), data: localPathConfig(storage.localPath.path, storage.localPath.helperImage) }, nsOpts);
 
     const deployment = new k8s.apps.v1.Deployment("local-path-provisioner", {
         metadata: meta(NAME),
@@ -89,6 +96,7 @@ export function createLocalPath(storage: StorageConfig, opts: pulumi.CustomResou
                 metadata: { labels },
                 spec: {
                     serviceAccountName: account.metadata.name,
+                    terminationGracePeriodSeconds: PROVISIONER_DRAIN_SECONDS + 10,
                     securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: "RuntimeDefault" } },
                     containers: [
                         {
@@ -110,13 +118,18 @@ export function createLocalPath(storage: StorageConfig, opts: pulumi.CustomResou
                             resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "200m", memory: "128Mi" } },
                             securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
                             volumeMounts: [{ name: "config", mountPath: "/etc/config/" }],
+                            // The kubelet's own sleep (no tool in the image): the provisioner keeps
+                            // running while it is deleted, so volumes released just before are removed.
+                            lifecycle: { preStop: { sleep: { seconds: PROVISIONER_DRAIN_SECONDS } } },
                         },
                     ],
                     volumes: [{ name: "config", configMap: { name: config.metadata.name } }],
                 },
             },
         },
-    }, nsOpts);
+    // Deleted before its RBAC (and awaited: the provider deletes in the foreground), so the
+    // drain above can still run helper pods and delete volumes.
+    }, { ...opts, dependsOn: [namespace, roleBinding, clusterRoleBinding] });
 
     // The provisioner only talks to the API server; nothing talks to it.
     new k8s.networking.v1.NetworkPolicy("local-path-provisioner", {
