@@ -9,6 +9,11 @@ import * as path from "path";
 
 /** Commands the woblerr/greenplum image ships that Greenplum's utilities and our scripts call. */
 export const IMAGE_TOOLS = ["bash", "ssh", "ssh-keygen", "sshd", "ping", "ifconfig", "netstat", "rsync", "hostname", "md5sum", "timeout", "getent"];
+/**
+ * Python modules the gp utilities import beyond the standard library and GPHOME's own
+ * (gpinitstandby reaches `yaml` through gppylib.operations.package; a real run failed without it).
+ */
+export const UTILITY_PYTHON_MODULES = ["psutil", "yaml", "pygresql"];
 /** The image's PATH and TZ (woblerr/docker-greenplum's Dockerfile ENV). */
 export const IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 export const IMAGE_ENV = { PATH: IMAGE_PATH, TZ: "Etc/UTC" };

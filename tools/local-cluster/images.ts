@@ -8,7 +8,7 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { findPython2, gpadminBashrc, IMAGE_ENV, IMAGE_TOOLS } from "../image-contract";
+import { findPython2, gpadminBashrc, IMAGE_ENV, IMAGE_TOOLS, UTILITY_PYTHON_MODULES } from "../image-contract";
 import { GPADMIN_UID, GPHOME } from "../../components/greenplum/naming";
 import { writeImageArchive, type ImageSettings } from "./oci";
 import { run } from "./shell";
@@ -174,7 +174,9 @@ export function greenplumImage(inputs: ImageInputs, gphome: string, env: NodeJS.
     const pythonPrefix = path.dirname(path.dirname(fs.realpathSync(python)));
     const postgresDigest = createHash("sha256").update(fs.readFileSync(path.join(gphome, "bin/postgres"))).digest("hex");
     const packages = [...new Set([...GREENPLUM_IMAGE_PACKAGES, ...libraryPackages(gphome), ...libraryPackages(pythonPrefix)])].sort();
-    const tag = `${greenplumVersion(gpVersion)}-${contentKey([postgresDigest, pythonPrefix, packages.join(","), String(GREENPLUM_IMAGE_RECIPE)])}`;
+    // What Python holds counts too (a module installed later must make a new image).
+    const pythonModules = fs.readdirSync(path.join(pythonPrefix, "lib/python2.7/site-packages")).sort().join(",");
+    const tag = `${greenplumVersion(gpVersion)}-${contentKey([postgresDigest, pythonPrefix, pythonModules, packages.join(","), String(GREENPLUM_IMAGE_RECIPE)])}`;
     return buildArchive(inputs, `${IMAGE_HOST}/greenplum:${tag}`, (rootfs) => {
         copyRootfs(debianRootfs(inputs.cache, packages, inputs.log), rootfs);
         const inImage = (p: string) => path.join(rootfs, p);
@@ -229,8 +231,9 @@ function contractProblemsInside(rootfs: string): string[] {
     const unresolved = inImage(`find ${GPHOME} -type f \\( -perm -u+x -o -name '*.so*' \\) -exec ldd {} + 2>/dev/null | grep 'not found' | sort -u`).stdout.trim();
     if (unresolved !== "") problems.push(`shared libraries not found: ${unresolved.split("\n").map((l) => l.trim().split(" ")[0]).join(", ")}`);
     if (inImage(`${GPHOME}/bin/postgres --gp-version`).status !== 0) problems.push("postgres --gp-version fails");
-    const python = inImage("python -c 'import sys, psutil, gppylib; print(sys.version_info[0])'");
-    if (python.stdout.trim() !== "2") problems.push(`python is not a Python 2 that imports psutil and gppylib: ${python.stderr.trim().split("\n").pop() ?? ""}`);
+    const modules = ["gppylib", ...UTILITY_PYTHON_MODULES].join(", ");
+    const python = inImage(`python -c 'import sys, ${modules}; print(sys.version_info[0])'`);
+    if (python.stdout.trim() !== "2") problems.push(`python is not a Python 2 that imports ${modules}: ${python.stderr.trim().split("\n").pop() ?? ""}`);
     const id = inImage("id -u gpadmin; id -g gpadmin").stdout.split("\n").filter(Boolean);
     if (id.join(":") !== `${GPADMIN_UID}:${GPADMIN_UID}`) problems.push(`gpadmin is ${id.join(":") || "missing"}, not ${GPADMIN_UID}:${GPADMIN_UID}`);
     if (!inImage("locale -a").stdout.split("\n").some((l) => /^en_US\.utf-?8$/i.test(l))) problems.push("no en_US.UTF-8 locale");

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { GPADMIN_UID, GPHOME } from "../../../components/greenplum/naming";
 import type { ImageContract } from "./kubelet";
-import { findOnImagePath, findPython2, gpadminBashrc, IMAGE_ENV, IMAGE_TOOLS } from "../../../tools/image-contract";
+import { findOnImagePath, findPython2, gpadminBashrc, IMAGE_ENV, IMAGE_TOOLS, UTILITY_PYTHON_MODULES } from "../../../tools/image-contract";
 
 /** What the runner itself needs on the machine. */
 export const RUNNER_TOOLS = ["ip", "unshare", "nsenter", "setpriv", "mount", "sysctl", "stat"];
@@ -50,12 +50,12 @@ export function checkPrerequisites(env: NodeJS.ProcessEnv, workDir: string): Pre
         else if (!/Greenplum Database\) 6\./.test(version.output)) problems.push(`GPHOME=${gphome} is not Greenplum 6: ${version.output}`);
         const pythons = findPython2(gphome, env);
         // psutil comes with the installation (--with-pythonsrc-ext, as the image builds it) or with the Python.
-        python = pythons.find((p) => asUser(GPADMIN_UID, ["env", `PYTHONPATH=${path.join(gphome, "lib/python")}`, p, "-c", "import psutil, pygresql"]).status === 0);
+        python = pythons.find((p) => asUser(GPADMIN_UID, ["env", `PYTHONPATH=${path.join(gphome, "lib/python")}`, p, "-c", `import ${UTILITY_PYTHON_MODULES.join(", ")}`]).status === 0);
         if (!python) {
             problems.push(
                 pythons.length === 0
                     ? "no Python 2.7 found (GP_PYTHON2, $GPHOME/ext/python, python2.7 on PATH, pyenv): the gp utilities need it"
-                    : `Python 2.7 at ${pythons.join(", ")} cannot import psutil and pygresql (with PYTHONPATH=$GPHOME/lib/python) as gpadmin: give gpadmin a readable copy with psutil installed and set GP_PYTHON2`,
+                    : `Python 2.7 at ${pythons.join(", ")} cannot import ${UTILITY_PYTHON_MODULES.join(", ")} (with PYTHONPATH=$GPHOME/lib/python) as gpadmin: give gpadmin a readable copy with psutil and PyYAML installed and set GP_PYTHON2`,
             );
         }
     }
