@@ -212,6 +212,13 @@ export const greenplumSchema = z.strictObject({
     }),
     masterAndStandby: masterAndStandbySchema,
     segments: segmentsSchema,
+    /** How long the first `up` waits for the first init before it fails; default: 20 minutes plus 1 per segment instance (plus 5 with a standby). */
+    firstInitTimeoutMinutes: z
+        .number({ error: "must be a whole number of minutes from 1 to 1440" })
+        .int({ error: "must be a whole number of minutes from 1 to 1440" })
+        .min(1, { error: "must be a whole number of minutes from 1 to 1440" })
+        .max(1440, { error: "must be a whole number of minutes from 1 to 1440" })
+        .optional(),
     /** gpadmin's password, set as a secret (`pulumi config set --secret`) only to hand a retained database's password back after a destroy; default: random. */
     adminPassword: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
 });

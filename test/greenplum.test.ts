@@ -121,17 +121,26 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
         expect(service.spec).toMatchObject({ type: "LoadBalancer", loadBalancerSourceRanges: ["10.0.0.0/8"], externalTrafficPolicy: "Local" });
     });
 
-    test("the first up waits for the first init through the client Service, created after the sets", () => {
+    test("the first up waits on the master set until a master is ready (the first init), within the init timeout", () => {
+        expect(gke.object("StatefulSet", "master").metadata.annotations).toMatchObject({ "pulumi.com/waitFor": "jsonpath={.status.readyReplicas}" });
+        expect(gke.object("StatefulSet", "master").metadata.annotations).not.toHaveProperty("pulumi.com/skipAwait");
+        expect(gke.resource(STATEFUL_SET, "master").options.customTimeouts).toEqual({ create: "1980s", update: "600s", delete: "" });
+        // The client Service comes after the sets; its own await passes when no pod has an address at all.
         const client = gke.resource("kubernetes:core/v1:Service", "client");
-        expect(client.options.customTimeouts).toEqual({ create: "1980s", update: "600s", delete: "" });
         for (const set of ["master", "segment-a", "segment-b"]) expect(client.options.dependencies).toContain(gke.resource(STATEFUL_SET, set).urn);
-        // Not a headless Service nor one without a selector: pulumi-kubernetes waits for its endpoints only then.
         expect(gke.object("Service", "greenplum").spec).toMatchObject({ selector: expect.objectContaining({ "statefulset.kubernetes.io/pod-name": "master-0" }) });
-        expect((gke.object("Service", "greenplum").spec as Spec).clusterIP).toBeUndefined();
     });
 
-    test("later ups and refreshes do not wait on the sets: an unready pod after a failover or a segment down must not fail them", () => {
-        for (const set of ["master", "segment-a", "segment-b"]) {
+    test("greenplum.firstInitTimeoutMinutes replaces the computed init timeout", async () => {
+        const quick = await deploy("gke", { "greenplum-k8s:greenplum": { firstInitTimeoutMinutes: 5 } });
+        expect(quick.resource(STATEFUL_SET, "master").options.customTimeouts).toEqual({ create: "300s", update: "600s", delete: "" });
+        expect(await configProblems("dev", { "greenplum-k8s:greenplum": { firstInitTimeoutMinutes: 0 } })).toEqual([
+            "greenplum-k8s:greenplum.firstInitTimeoutMinutes: must be a whole number of minutes from 1 to 1440 (got 0)",
+        ]);
+    });
+
+    test("segment sets never wait: an unready segment after a failover or a segment down must not fail an up", () => {
+        for (const set of ["segment-a", "segment-b"]) {
             expect(gke.object("StatefulSet", set).metadata.annotations).toMatchObject({ "pulumi.com/skipAwait": "true" });
             expect(gke.resource(STATEFUL_SET, set).options.customTimeouts).toEqual({ create: "", update: "", delete: "" });
         }

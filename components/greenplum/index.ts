@@ -156,6 +156,7 @@ export class GreenplumCluster extends pulumi.ComponentResource {
         );
         new k8s.core.v1.Service("headless", headlessServiceArgs(namespaceName), inNamespace);
 
+        const initTimeout = `${firstInitTimeoutSeconds(gp)}s`;
         const sets: SetName[] = gp.segments.mirrors ? [MASTER_SET, PRIMARY_SET, MIRROR_SET] : [MASTER_SET, PRIMARY_SET];
         const statefulSets: k8s.apps.v1.StatefulSet[] = [];
         for (const set of sets) {
@@ -177,17 +178,16 @@ export class GreenplumCluster extends pulumi.ComponentResource {
                 // Production sets are neither deleted nor replaced (which would drop them) without an explicit unprotect.
                 protect: production,
                 retainOnDelete: production,
+                // The master set waits for a ready master (statefulset.ts awaitAnnotations): the first
+                // init on create, a serving master on a later change.
+                ...(set === MASTER_SET ? { customTimeouts: { create: initTimeout, update: `${CLIENT_SERVICE_UPDATE_TIMEOUT_SECONDS}s` } } : {}),
             }));
             new k8s.policy.v1.PodDisruptionBudget(set, podDisruptionBudgetArgs(set, namespaceName, production), inNamespace);
         }
 
-        // The first up waits here for the first init: created after the sets, the client Service's
-        // await (pulumi-kubernetes await/service.go) ends when the acting master's endpoint is ready
-        // and fails at the timeout while it is not ready. Its one gap: a master pod that never got an
-        // address (unschedulable) leaves no not-ready endpoint, and the await then passes at the
-        // timeout; the capacity model refuses configs whose pods cannot be scheduled. The sets
-        // themselves skip the await, so later ups and refreshes do not wait on an unready pod.
-        const initTimeout = `${firstInitTimeoutSeconds(gp)}s`;
+        // Created after the sets, so after the master set's wait for a ready master (the first init).
+        // The Service's own await (pulumi-kubernetes await/service.go) then ends at once; it alone
+        // would pass after 10 s when no master pod has an address at all.
         const clientService = new k8s.core.v1.Service("client", clientServiceArgs(gp, namespaceName, args.onGke), {
             ...inNamespace,
             dependsOn: [namespace, ...statefulSets],

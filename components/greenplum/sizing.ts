@@ -8,6 +8,7 @@ export const HOST_WAIT_SECONDS = 600;
  * answering, then gpinitsystem, which creates (and, with mirrors, copies) each segment in turn.
  */
 export function firstInitTimeoutSeconds(gp: GreenplumConfig): number {
+    if (gp.firstInitTimeoutMinutes !== undefined) return gp.firstInitTimeoutMinutes * 60;
     const segmentInstances = gp.segments.primarySegmentCount * (gp.segments.mirrors ? 2 : 1);
     return HOST_WAIT_SECONDS + 600 + 60 * segmentInstances + (gp.masterAndStandby.standby ? 300 : 0);
 }

@@ -134,6 +134,18 @@ function script(name: string): string[] {
 }
 
 /** The full StatefulSet for one Greenplum set (master, segment-a or segment-b). */
+/**
+ * How `up` waits on a set. Never for every replica (after a failover or with a segment down that
+ * never happens; OnDelete: an update changes no pod anyway). The master set waits until one of
+ * its pods is ready, i.e. a master answers SQL: that is the first init's end, and a later `up`
+ * fails rather than succeed with no master serving. (The client Service's own await cannot do
+ * it: with no endpoint address at all, e.g. claims that never bind, it passes after 10 s; seen
+ * on the real cluster.)
+ */
+export function awaitAnnotations(set: SetName): Record<string, string> {
+    return set === MASTER_SET ? { "pulumi.com/waitFor": "jsonpath={.status.readyReplicas}" } : { "pulumi.com/skipAwait": "true" };
+}
+
 export function statefulSetArgs(inputs: StatefulSetInputs): k8s.apps.v1.StatefulSetArgs {
     const { set, gp, profile } = inputs;
     const isMaster = set === MASTER_SET;
@@ -227,10 +239,7 @@ export function statefulSetArgs(inputs: StatefulSetInputs): k8s.apps.v1.Stateful
             annotations: {
                 // volumeClaimTemplates are immutable and ignored in diffs (see index.ts): this shows a change in the preview.
                 "greenplum-k8s/volume-claim": pulumi.interpolate`${settings.storage} on ${storageClassName}`,
-                // pulumi-kubernetes would otherwise wait on every update and refresh for all replicas to be
-                // ready, which after a failover or with a segment down never happens (OnDelete: an update
-                // changes no pod anyway). The first init is awaited through the client Service (index.ts).
-                "pulumi.com/skipAwait": "true",
+                ...awaitAnnotations(set),
             },
         },
         spec: {

@@ -1,0 +1,37 @@
+/**
+ * `pulumi up` never reports success without a database: a stack whose claims can never bind
+ * fails at its (shortened) init timeout, naming the master set it waited on.
+ */
+import { images, kubectlOk, localDevConfig, record, Stack, tail } from "./harness";
+
+const SCENARIO = "no false success";
+const TIMEOUT_MINUTES = 2;
+
+let stack: Stack;
+
+beforeAll(() => {
+    // Its own namespace and no storage of its own: the class it names does not exist.
+    stack = new Stack("local-unbound", {
+        ...localDevConfig({ "greenplum-k8s:greenplum": { namespace: "gp-unbound", firstInitTimeoutMinutes: TIMEOUT_MINUTES } }),
+        "greenplum-k8s:storage": { backend: "existing", storageClassName: "does-not-exist" },
+    });
+});
+
+afterAll(() => {
+    stack.pulumi(["destroy", "--yes", "--skip-preview"], 10 * 60_000);
+    stack.remove();
+});
+
+test(`claims that can never bind: up fails after its ${TIMEOUT_MINUTES}-minute init timeout, naming the master set`, () => {
+    expect(images().greenplum).toBeTruthy();
+    const up = stack.up(10 * 60_000);
+    const claims = kubectlOk(["-n", "gp-unbound", "get", "pvc", "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.phase} {end}"]).trim();
+    record(SCENARIO, "unbindable claims", { status: up.status, seconds: up.seconds, claims });
+    expect(up.status).not.toBe(0);
+    const output = tail(up.stdout, 80);
+    expect(output).toMatch(/StatefulSet master/);
+    expect(output).toMatch(/readyReplicas/);
+    expect(up.seconds).toBeGreaterThanOrEqual(TIMEOUT_MINUTES * 60);
+    expect(up.seconds).toBeLessThan(TIMEOUT_MINUTES * 60 + 180);
+    expect(claims).toMatch(/data-master-0=Pending/);
+});
