@@ -169,12 +169,19 @@ function waitForMaster(seconds: number): string {
     ].join("\n");
 }
 
+/** An app pod started by startApp. */
+export interface AppHandle {
+    namespace: string;
+    name: string;
+    started: number;
+    timeoutSeconds: number;
+}
+
 /**
- * An application pod in its own namespace, configured only from the stack outputs (a Secret made
- * from them, as an app's deployment would be), running `script` with psql from the Greenplum image.
+ * Starts an application pod in its own namespace, configured only from the stack outputs (a Secret
+ * made from them, as an app's deployment would be), running `script` with psql from the Greenplum image.
  */
-export function runApp(namespace: string, labels: Record<string, string>, outputs: StackOutputs, script: string, options: { timeoutSeconds?: number; reachWithinSeconds?: number } = {}): AppRun {
-    const timeoutSeconds = options.timeoutSeconds ?? 180;
+export function startApp(namespace: string, labels: Record<string, string>, outputs: StackOutputs, script: string, options: { timeoutSeconds?: number; reachWithinSeconds?: number } = {}): AppHandle {
     const started = Date.now();
     const name = `app-${Date.now().toString(36)}`;
     const manifests = [
@@ -213,8 +220,14 @@ export function runApp(namespace: string, labels: Record<string, string>, output
         },
     ];
     kubectlOk(["apply", "-f", "-"], { input: manifests.map((m) => JSON.stringify(m)).join("\n") });
+    return { namespace, name, started, timeoutSeconds: options.timeoutSeconds ?? 180 };
+}
+
+/** Waits (bounded) for an app pod to finish; its output and how long it ran. */
+export function finishApp(app: AppHandle): AppRun {
+    const { namespace, name } = app;
     let phase = "Pending";
-    for (let i = 0; i < timeoutSeconds && !["Succeeded", "Failed"].includes(phase); i += 1) {
+    while ((Date.now() - app.started) / 1000 < app.timeoutSeconds && !["Succeeded", "Failed"].includes(phase)) {
         spawnSync("sleep", ["1"]);
         phase = kubectl(["-n", namespace, "get", "pod", name, "-o", "jsonpath={.status.phase}"]).stdout.trim();
     }
@@ -224,7 +237,12 @@ export function runApp(namespace: string, labels: Record<string, string>, output
     return {
         phase,
         logs: reachable ? output.slice(reachable[0].length) : output,
-        seconds: Math.round((Date.now() - started) / 100) / 10,
+        seconds: Math.round((Date.now() - app.started) / 100) / 10,
         ...(reachable ? { reachableAfter: Number(reachable[1]) } : {}),
     };
+}
+
+/** startApp, then finishApp. */
+export function runApp(namespace: string, labels: Record<string, string>, outputs: StackOutputs, script: string, options: { timeoutSeconds?: number; reachWithinSeconds?: number } = {}): AppRun {
+    return finishApp(startApp(namespace, labels, outputs, script, options));
 }

@@ -71,7 +71,7 @@ export function context(env: NodeJS.ProcessEnv, log: (line: string) => void): Co
     return { paths: statePaths(dirs.state), cache: dirs.cache, log, env };
 }
 
-/** The node's control plane (the layout check makes another on loopback). */
+/** The node's control plane. */
 export function nodeControlPlane(ctx: Context, go = goVersion()): ControlPlane {
     return {
         prefix: "",
@@ -129,7 +129,6 @@ function writeConfigs(ctx: Context, images: ClusterImages): void {
         kubelet: { user: `system:node:${NODE_NAME}`, cert: "kubelet" },
         "kube-proxy": { user: "system:kube-proxy", cert: "kube-proxy" },
         "kube-router": { user: "greenplum-k8s-kube-router", cert: "kube-router" },
-        kwok: { user: "greenplum-k8s-kwok", cert: "kwok" },
     };
     for (const [name, c] of Object.entries(components)) writeFile(path.join(paths.kubeconfigs, `${name}.kubeconfig`), kubeconfig(API_SERVER_URL, ca, { user: c.user, ...cert(c.cert) }), 0o600);
     // The one people and stacks use: certificates embedded, so a copy of the file works anywhere on this machine.
@@ -382,7 +381,7 @@ export async function down(ctx: Context, keepCache: boolean): Promise<string[]> 
     await stopDaemon(pids, "containerd");
     // Shims (and whatever they still hold) outlive containerd: stop those of our socket.
     for (const pid of processesMatching(ctx.paths.containerdSocket)) await stopPid(pid, 5000);
-    for (const name of ["layout-kwok", "layout-kube-scheduler", "layout-kube-controller-manager", "layout-kube-apiserver", "layout-etcd", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]) await stopDaemon(pids, name);
+    for (const name of ["kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]) await stopDaemon(pids, name);
     for (const cgroupRoot of fs.existsSync("/sys/fs/cgroup") ? fs.readdirSync("/sys/fs/cgroup") : []) {
         const procs = path.join("/sys/fs/cgroup", cgroupRoot, "kubepods");
         if (!fs.existsSync(procs)) continue;
@@ -397,6 +396,8 @@ export async function down(ctx: Context, keepCache: boolean): Promise<string[]> 
             if (m[2].startsWith("kube-proxy")) run("nft", ["delete", "table", m[1], m[2]], { allowFail: true });
         }
     }
+    // Whatever else still runs from the state directory: Pulumi plugins an interrupted CLI left behind.
+    for (const pid of processesMatching(ctx.paths.root)) await stopPid(pid, 5000);
     removePodNetns();
     unmountUnder(ctx.paths.root);
     removeInterfaces();

@@ -1,19 +1,19 @@
 /**
- * The command lines of the cluster's daemons, as functions of a control-plane instance: the
- * node's own (API server on the node address, with a kubelet) and the layout check's (loopback
- * only, nodes faked by kwok). Flags are those of Kubernetes 1.34's `--help` and etcd 3.6's.
+ * The command lines of the cluster's daemons, as functions of a control-plane instance (its
+ * address, ports, certificates and binaries). Flags are those of Kubernetes 1.34's `--help` and
+ * etcd 3.6's.
  */
 import * as path from "path";
 import { CLUSTER_POD_CIDR, NODE_IP, NODE_NAME, PORTS, SERVICE_CIDR, type StatePaths } from "./plan";
 
 export interface ControlPlane {
-    /** Names its daemons' logs and PID files: "" for the node's cluster, "layout-" for the layout check's. */
+    /** Prefixes its daemons' log and PID file names ("" for the node's cluster). */
     prefix: string;
     paths: StatePaths;
-    /** The API server's address: the node address, or loopback for the layout check. */
+    /** The API server's address. */
     address: string;
     ports: { apiserver: number; etcdClient: number; etcdPeer: number; controllerManager: number; scheduler: number };
-    /** The directory the PKI lives in (shared: one CA signs both instances' certificates). */
+    /** The directory the PKI lives in. */
     pki: string;
     /** Binaries by name (kube-apiserver, etcd, ...). */
     bin: (name: string) => string;

@@ -48,7 +48,6 @@ export function certificates(): Certificate[] {
         client("kubelet", `system:node:${NODE_NAME}`, ["system:nodes"]),
         client("kube-proxy", "system:kube-proxy"),
         client("kube-router", "greenplum-k8s-kube-router"),
-        client("kwok", "greenplum-k8s-kwok", ["system:masters"]),
     ];
 }
 

@@ -102,13 +102,6 @@ export const GO_PIECES: GoPiece[] = [
         ldflags: { "main.VERSION": "v0.0.37" },
     },
     {
-        name: "kwok",
-        module: "sigs.k8s.io/kwok",
-        version: "v0.8.0",
-        packages: [{ path: "sigs.k8s.io/kwok/cmd/kwok", binary: "kwok" }],
-        ldflags: {},
-    },
-    {
         name: "pulumi",
         module: "github.com/pulumi/pulumi/pkg/v3",
         version: `v${PULUMI_VERSION}`,
