@@ -5,7 +5,7 @@
  */
 import { spawnSync } from "child_process";
 import { CLIENT_NAMESPACE_LABEL } from "../../components/greenplum/network-policies";
-import { command, finishApp, kubectlOk, localDevConfig, record, runApp, Stack, startApp, tail, type StackOutputs } from "./harness";
+import { command, finishApp, kubectlOk, localDevConfig, mergeConfig, record, runApp, Stack, startApp, tail, type StackOutputs } from "./harness";
 
 const SCENARIO = "ha";
 const ha = (segmentMemory?: string) =>
@@ -132,4 +132,21 @@ test("a pod template change (segment memory): up updates the sets and restarts n
     expect(Object.fromEntries(Object.keys(before).map((p) => [p, after[p]?.uid]))).toEqual(Object.fromEntries(Object.keys(before).map((p) => [p, before[p].uid])));
     const again = stack.pulumi(["preview", "--expect-no-changes"]);
     expect({ status: again.status, output: again.status === 0 ? "" : tail(again.stdout, 60) }).toEqual({ status: 0, output: "" });
+});
+
+test("a volume size change (immutable volumeClaimTemplates): the preview shows the sets' annotation changing, never a replacement, and up keeps every pod and claim", () => {
+    const claimsBefore = kubectlOk(["-n", "greenplum", "get", "pvc", "-o", "jsonpath={range .items[*]}{.metadata.uid} {end}"]).trim();
+    const before = podStates();
+    stack.setConfig(mergeConfig(ha("1536Mi"), { "greenplum-k8s:greenplum": { segments: { storage: "20Gi" } } }));
+    const preview = stack.pulumi(["preview", "--diff"]);
+    expect(preview.status).toBe(0);
+    expect(preview.stdout).toMatch(/greenplum-k8s\/volume-claim\S*\s*:\s*"10Gi on greenplum-data" => "20Gi on greenplum-data"/);
+    expect(preview.stdout).not.toMatch(/\(replace\)|\+-kubernetes:apps\/v1:StatefulSet|replaceBeforeUpdate|--kubernetes:apps\/v1:StatefulSet/);
+    const up = stack.up();
+    expect({ status: up.status, output: up.status === 0 ? "" : tail(up.stdout) }).toEqual({ status: 0, output: "" });
+    const after = podStates();
+    const claimsAfter = kubectlOk(["-n", "greenplum", "get", "pvc", "-o", "jsonpath={range .items[*]}{.metadata.uid} {end}"]).trim();
+    record(SCENARIO, "volume size change", { upSeconds: up.seconds, podsRecreated: Object.keys(before).filter((p) => after[p]?.uid !== before[p].uid).length, claimsKept: claimsAfter === claimsBefore });
+    expect(claimsAfter).toBe(claimsBefore);
+    expect(Object.keys(before).filter((p) => after[p]?.uid !== before[p].uid)).toEqual([]);
 });
