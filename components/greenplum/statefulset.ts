@@ -133,7 +133,6 @@ function script(name: string): string[] {
     return ["/bin/bash", `${SCRIPTS_DIR}/${name}`];
 }
 
-/** The full StatefulSet for one Greenplum set (master, segment-a or segment-b). */
 /**
  * How `up` waits on a set. Never for every replica (after a failover or with a segment down that
  * never happens; OnDelete: an update changes no pod anyway). The master set waits until one of
@@ -146,6 +145,7 @@ export function awaitAnnotations(set: SetName): Record<string, string> {
     return set === MASTER_SET ? { "pulumi.com/waitFor": "jsonpath={.status.readyReplicas}" } : { "pulumi.com/skipAwait": "true" };
 }
 
+/** The full StatefulSet for one Greenplum set (master, segment-a or segment-b). */
 export function statefulSetArgs(inputs: StatefulSetInputs): k8s.apps.v1.StatefulSetArgs {
     const { set, gp, profile } = inputs;
     const isMaster = set === MASTER_SET;
