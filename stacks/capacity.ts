@@ -338,6 +338,11 @@ export function capacityProblems(config: Config): Problem[] {
  * on it; and, where the pool keeps a copy per zone (a GKE cluster with a zone per replica), OSDs
  * in equal numbers per zone, since the smallest zone bounds what a zone-replicated pool holds.
  */
+/** Compute Engine's limit on one Persistent Disk (so on an OSD's claim on GKE): 64 TiB. */
+export const MAX_PERSISTENT_DISK_GIB = 65536;
+/** The most OSDs the config schema accepts (storage.rookCeph.osd.count). */
+const MAX_OSDS = 64;
+
 export function cephCapacityProblems(config: Config): Problem[] {
     const ceph = config.storage.rookCeph;
     if (config.storage.backend !== "rook-ceph" || ceph.osd.source !== "pvc") return [];
@@ -355,12 +360,17 @@ export function cephCapacityProblems(config: Config): Problem[] {
     const usableGiB = (ceph.osd.count * (mebibytes(ceph.osd.size) / 1024) * CEPH_FULL_RATIO) / ceph.poolReplicas;
     if (usableGiB >= claimsGiB) return [];
     const neededSizeGiB = Math.ceil((claimsGiB * ceph.poolReplicas) / (CEPH_FULL_RATIO * ceph.osd.count));
-    return [[
-        ["storage", "rookCeph", "osd", "size"],
-        `${ceph.osd.count} OSDs of ${ceph.osd.size} at ${ceph.poolReplicas} replicas hold ${Math.floor(usableGiB)} GiB (at Ceph's full ratio ${CEPH_FULL_RATIO}), ` +
-            `less than the ${Math.ceil(claimsGiB)} GiB of Greenplum volume claims: set storage.rookCeph.osd.size to at least ${neededSizeGiB}Gi, raise storage.rookCeph.osd.count, ` +
-            "or set storage.rookCeph.overcommit: yes to accept thin provisioning (writes stop when Ceph is full)",
-    ]];
+    const held = `${ceph.osd.count} OSDs of ${ceph.osd.size} at ${ceph.poolReplicas} replicas hold ${Math.floor(usableGiB)} GiB (at Ceph's full ratio ${CEPH_FULL_RATIO}), less than the ${Math.ceil(claimsGiB)} GiB of Greenplum volume claims`;
+    const thin = "or set storage.rookCeph.overcommit: yes to accept thin provisioning (writes stop when Ceph is full)";
+    // On GKE an OSD is one Persistent Disk: past its limit only more OSDs help.
+    if (config.target.kind === "gke" && neededSizeGiB > MAX_PERSISTENT_DISK_GIB) {
+        const count = Math.ceil(Math.ceil((claimsGiB * ceph.poolReplicas) / (CEPH_FULL_RATIO * MAX_PERSISTENT_DISK_GIB)) / zones) * zones;
+        const fix = count <= MAX_OSDS
+            ? `set storage.rookCeph.osd.size to 64Ti (one Persistent Disk's limit) and storage.rookCeph.osd.count to at least ${count} (a multiple of the ${zones} zones)`
+            : `not even ${MAX_OSDS} OSDs of 64Ti (one Persistent Disk's limit) hold them: make greenplum.segments.storage smaller`;
+        return [[["storage", "rookCeph", "osd", "count"], `${held}: ${fix}, ${thin}`]];
+    }
+    return [[["storage", "rookCeph", "osd", "size"], `${held}: set storage.rookCeph.osd.size to at least ${neededSizeGiB}Gi, raise storage.rookCeph.osd.count, ${thin}`]];
 }
 
 /** One row per machine type for the README: allocatable, room for Greenplum, derived sizes for a layout. */

@@ -1,10 +1,10 @@
 import { z } from "zod";
 import { capacityProblems, cephCapacityProblems, withDerivedResources } from "./capacity";
-import { greenplumPlacementProblems, gkeProblems } from "./cross-checks";
+import { acceptedDataClassWarnings, cephOnGkeProblems, greenplumPlacementProblems, gkeProblems, hostBasedAuthenticationProblems, productionDataClassProblems } from "./cross-checks";
 import { deepMerge, gkeDefaults, profileDefaults } from "./defaults";
 import { issueMessage } from "./messages";
 import { show } from "./rules";
-import { stackConfigSchema, type Profile, type StackConfig } from "./schema";
+import { SECRET_KEYS, stackConfigSchema, type Profile, type StackConfig } from "./schema";
 
 export const CONFIG_NAMESPACE = "greenplum-k8s";
 const TOP_LEVEL_KEYS = Object.keys(stackConfigSchema.shape);
@@ -72,7 +72,9 @@ function describeIssue(issue: z.core.$ZodIssue & { input?: unknown }): string[] 
     if (issue.code === "invalid_type" && issue.input === undefined) {
         return [`${keyPath(issue.path as Path)}: required but not set`];
     }
-    return [`${keyPath(issue.path as Path)}: ${issue.message} (got ${show(issue.input)})`];
+    const secret = SECRET_KEYS.some((key) => key.join(".") === issue.path.join("."));
+    const got = secret && typeof issue.input === "string" ? `a secret of ${issue.input.length} characters, not shown` : show(issue.input);
+    return [`${keyPath(issue.path as Path)}: ${issue.message} (got ${got})`];
 }
 
 /** Rules that span several keys (GP4K's and ours). Each returns [path, message]. */
@@ -174,8 +176,11 @@ export function parseStackConfig(allConfig: Record<string, string>): StackConfig
     }
 
     const result = stackConfigSchema.safeParse(merged, { reportInput: true, error: issueMessage });
-    if (!result.success) problems.push(...result.error.issues.flatMap(describeIssue));
-    const crossField = [...crossFieldProblems(raw, merged), ...greenplumPlacementProblems(merged), ...(merged.gke === undefined ? [] : gkeProblems(merged.gke))];
+    if (!result.success) {
+        problems.push(...result.error.issues.flatMap(describeIssue));
+        problems.push(...capacityProblemsDespite(result.error.issues.map((issue) => issue.path as Path), merged, profile, raw));
+    }
+    const crossField = [...crossFieldProblems(raw, merged), ...greenplumPlacementProblems(merged), ...hostBasedAuthenticationProblems(merged), ...productionDataClassProblems(merged), ...cephOnGkeProblems(merged), ...(merged.gke === undefined ? [] : gkeProblems(merged.gke))];
     for (const [path, message] of crossField) problems.push(`${keyPath(path)}: ${message}`);
     if (at(merged, "target", "kind") === "gke" && raw.gke !== undefined && at(raw, "gke", "project") === undefined && !allConfig["gcp:project"]) {
         problems.push(`${keyPath(["gke", "project"])}: required when target.kind is gke unless gcp:project is set: name the GCP project to create the cluster in`);
@@ -183,16 +188,47 @@ export function parseStackConfig(allConfig: Record<string, string>): StackConfig
 
     if (problems.length > 0 || !result.success) throw new ConfigError([...new Set(problems)]);
 
-    // The capacity model sees the final values: the gke profile's pod sizes come from the machine type.
-    const config = withDerivedResources(result.data, {
+    const { config, capacity } = withCapacity(result.data, raw);
+    if (capacity.length > 0) throw new ConfigError(capacity.map(([path, message]) => `${keyPath(path)}: ${message}`));
+    return config;
+}
+
+/** The capacity model's view: the gke profile's pod sizes derived from the machine type, and what cannot be scheduled. */
+function withCapacity(parsed: StackConfig, raw: Raw): { config: StackConfig; capacity: [Path, string][] } {
+    const config = withDerivedResources(parsed, {
         segmentsCpu: at(raw, "greenplum", "segments", "cpu") === undefined,
         segmentsMemory: at(raw, "greenplum", "segments", "memory") === undefined,
         masterCpu: at(raw, "greenplum", "masterAndStandby", "cpu") === undefined,
         masterMemory: at(raw, "greenplum", "masterAndStandby", "memory") === undefined,
     });
-    const capacity = [...capacityProblems(config), ...cephCapacityProblems(config)];
-    if (capacity.length > 0) throw new ConfigError(capacity.map(([path, message]) => `${keyPath(path)}: ${message}`));
-    return config;
+    return { config, capacity: [...capacityProblems(config), ...cephCapacityProblems(config)] };
+}
+
+/**
+ * Capacity problems that hold whatever the refused keys become: the model runs with each refused
+ * key at its profile default, and a problem naming a refused key is left out (its fix comes first).
+ * So one run lists every independent problem, as the README promises.
+ */
+function capacityProblemsDespite(refused: Path[], merged: Raw, profile: Profile, raw: Raw): string[] {
+    const defaults = profileDefaults(profile) as Raw;
+    let repaired: Raw = merged;
+    for (const path of refused) {
+        const fallback = at(defaults, ...path.map(String));
+        if (fallback === undefined) return [];
+        repaired = setAt(repaired, path.map(String), fallback);
+    }
+    const reparsed = stackConfigSchema.safeParse(repaired);
+    if (!reparsed.success) return [];
+    const within = (outer: Path, inner: Path) => outer.length <= inner.length && outer.every((key, i) => String(key) === String(inner[i]));
+    return withCapacity(reparsed.data, raw)
+        .capacity.filter(([path]) => !refused.some((key) => within(key, path) || within(path, key)))
+        .map(([path, message]) => `${keyPath(path)}: ${message}`);
+}
+
+function setAt(obj: Raw, path: string[], value: unknown): Raw {
+    const [head, ...rest] = path;
+    const inner = (obj[head] ?? {}) as Raw;
+    return { ...obj, [head]: rest.length === 0 ? value : setAt(inner, rest, value) };
 }
 
 /** Config namespaces that look like ours once case and punctuation are ignored (greenplum_k8s, GreenplumK8s). */
@@ -202,14 +238,22 @@ function looksLikeOurs(namespace: string): boolean {
 }
 
 /**
- * Keys the program would silently ignore although they were meant for it: keys under a config
- * namespace that is ours misspelt. Warnings, not errors: another program could own such a namespace.
+ * Keys the program would silently ignore although they were meant for it (keys under a config
+ * namespace that is ours misspelt: another program could own such a namespace), and what a valid
+ * config accepts on the operator's word (production data classes nothing here can check).
  */
 export function stackConfigWarnings(allConfig: Record<string, string>): string[] {
-    return Object.keys(allConfig)
+    const misspelt = Object.keys(allConfig)
         .filter((fullKey) => looksLikeOurs(fullKey.split(":", 1)[0]))
         .map((fullKey) => {
             const [namespace, key] = fullKey.split(/:(.*)/s, 2);
             return `${fullKey}: ignored: the config namespace ${show(namespace)} is not ${show(CONFIG_NAMESPACE)}; rename the key to ${CONFIG_NAMESPACE}:${key}`;
         });
+    let accepted: string[] = [];
+    try {
+        accepted = acceptedDataClassWarnings(parseStackConfig(allConfig) as unknown as Raw);
+    } catch {
+        // An invalid config is refused with its problems; nothing it accepts needs a warning.
+    }
+    return [...misspelt, ...accepted];
 }

@@ -9,6 +9,7 @@ const common = {
     target: { clusterDomain: "cluster.local" },
     storage: {
         storageClassName: "greenplum-data",
+        acceptedDataClasses: [],
         rookCeph: {
             chartVersion: "v1.20.6",
             csiDriversChartVersion: "1.0.4",

@@ -178,9 +178,19 @@ export function longestPodHostName(namespace: string, clusterDomain: string, pri
 // ---------------------------------------------------------------------------------------------
 // GKE zones and ranges
 
-/** A zone outside the region: node pools cannot be created there. */
+/** A GCP region's name ("europe-west1"); its zones add "-<letter>". */
+export const GCP_REGION = /^[a-z]+-[a-z]+[0-9]+$/;
+
+/** Not a region's name; a zone's name gets its region as the fix. */
+export function regionProblem(region: string): string | undefined {
+    if (GCP_REGION.test(region)) return undefined;
+    const zoneOf = /^([a-z]+-[a-z]+[0-9]+)-[a-z]$/.exec(region);
+    return zoneOf ? `must be a GCP region, not a zone: use "${zoneOf[1]}" (its zones go in gke.zones)` : 'must be a GCP region such as "europe-west1"';
+}
+
+/** A zone outside the region: node pools cannot be created there. Not judged against a region that is itself no region's name. */
 export function zoneProblem(zone: string, region: string): string | undefined {
-    if (zone.startsWith(`${region}-`)) return undefined;
+    if (!GCP_REGION.test(region) || zone.startsWith(`${region}-`)) return undefined;
     return `must be a zone of gke.region ${show(region)}, such as "${region}-b"`;
 }
 

@@ -1,11 +1,18 @@
 import { z } from "zod";
-import { cidrProblem, cpuProblem, databaseProblem, gkeClusterNameProblem, masterCidrProblem, memoryProblem, reservedNamespaceProblem, storageProblem } from "./rules";
+import { unpinnedReason } from "../policy/rules/image-pins";
+import { cidrProblem, cpuProblem, databaseProblem, gkeClusterNameProblem, masterCidrProblem, memoryProblem, regionProblem, reservedNamespaceProblem, storageProblem } from "./rules";
 
 /**
  * The schema of every `greenplum-k8s:*` stack config key. Objects are strict so a typo such as
  * `segmnts` is an error rather than silently ignored. Defaults are not here: they live per
  * profile in `defaults.ts` and are merged before validation, so this schema sees the final values.
  */
+
+/** What the offline render and policy run see in place of a `secure:` config value, which they cannot decrypt. */
+export const OFFLINE_SECRET = "[secret]";
+
+/** Keys whose values are secrets: a problem with one never shows the value. */
+export const SECRET_KEYS = [["greenplum", "adminPassword"]];
 
 /** GP4K writes booleans as "yes"/"no"; accept those and real booleans. */
 const yesNo = z
@@ -25,11 +32,23 @@ function refineWith(rule: Rule) {
 /** A string checked by a rule alone. */
 const checked = (rule: Rule) => z.string().superRefine(refineWith(rule));
 
+/**
+ * A quantity checked by its rule. YAML reads an unquoted `8` as a number: say so, with the quoted
+ * value to write (memory and storage need a unit; GiB is the likely one).
+ */
+const quantity = (rule: Rule, unit: "" | "Gi") =>
+    z
+        .string({
+            error: (issue) =>
+                typeof issue.input === "number" ? `must be text: quote it, as in "${issue.input}${unit}"${unit ? " (a size needs its unit)" : ""}; YAML reads an unquoted ${issue.input} as a number` : undefined,
+        })
+        .superRefine(refineWith(rule));
+
 /** CPU in cores or millicores; GP4K allows "" to mean "no limit". */
-const cpuQuantity = checked(cpuProblem);
+const cpuQuantity = quantity(cpuProblem, "");
 /** Memory in bytes with a unit; "" means no limit. */
-const memoryQuantity = checked(memoryProblem);
-const storageQuantity = checked(storageProblem);
+const memoryQuantity = quantity(memoryProblem, "Gi");
+const storageQuantity = quantity(storageProblem, "Gi");
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { error: "must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters" });
 const dnsSubdomain = z.string().max(253).regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, { error: "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.'" });
@@ -37,32 +56,10 @@ const dnsSubdomain = z.string().max(253).regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$
 const cidr = checked(cidrProblem);
 const labelMap = z.record(z.string().min(1), z.string(), { error: "must be a map of node label names to values" });
 
-/** A pinned image: a tag other than `latest`, or a digest. Unpinned images change under a running cluster. */
-export const pinnedImage = z
-    .string()
-    .regex(/^[^\s]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$/, { error: 'must name a tag or digest, e.g. "woblerr/greenplum:6.27.1"' })
-    .refine((s) => !/:latest$/.test(s), { error: 'must be pinned: "latest" changes under a running cluster' });
-
-const hostBasedAuthentication = z.string().superRefine((text, ctx) => {
-    text.split("\n").forEach((raw, index) => {
-        const line = raw.trim();
-        if (line === "" || line.startsWith("#")) return;
-        const fields = line.split(/\s+/);
-        if (!/^(host|hostssl|hostnossl|local)$/.test(fields[0])) {
-            ctx.addIssue({ code: "custom", message: `line ${index + 1} ("${line}") must start with host, hostssl, hostnossl or local` });
-            return;
-        }
-        const address = fields[0] === "local" ? undefined : fields[3];
-        const method = fields[0] === "local" ? fields[3] : fields[4];
-        const prefix = address?.includes("/") ? Number(address.split("/")[1]) : undefined;
-        const wholeNetwork = address === "all" || address === "samenet" || address === "samehost" || (prefix !== undefined && prefix < 32);
-        if (method === "trust" && wholeNetwork) {
-            ctx.addIssue({
-                code: "custom",
-                message: `line ${index + 1} ("${line}") trusts a whole network: that hides authentication bugs; use md5 or name one host`,
-            });
-        }
-    });
+/** A pinned image: a tag holding a full version, or a digest (policy/rules/image-pins.ts). */
+export const pinnedImage = z.string().superRefine((image, ctx) => {
+    const reason = /\s/.test(image) ? "contains a blank" : unpinnedReason(image);
+    if (reason) ctx.addIssue({ code: "custom", message: `must be pinned, but ${reason}: name a full version tag or a digest, e.g. "woblerr/greenplum:6.27.1"` });
 });
 
 export const targetSchema = z.strictObject({
@@ -87,7 +84,7 @@ const nodePoolSchema = z.strictObject({
 export const gkeSchema = z.strictObject({
     /** GCP project (default: the `gcp:project` config). */
     project: z.string().min(1).optional(),
-    region: z.string().regex(/^[a-z]+-[a-z]+[0-9]+$/, { error: 'must be a GCP region such as "europe-west1"' }),
+    region: checked(regionProblem),
     /** Zones the node pools span (one zone is cheaper; three survive a zone outage). */
     zones: z.array(z.string().regex(/^[a-z]+-[a-z]+[0-9]+-[a-z]$/, { error: 'must be a zone such as "europe-west1-b"' })).min(1),
     clusterName: checked(gkeClusterNameProblem),
@@ -168,6 +165,8 @@ export const storageSchema = z.strictObject({
     storageClassName: dnsSubdomain,
     /** Retain keeps a volume's data when its claim is deleted; Delete only where data is disposable. */
     reclaimPolicy: z.enum(["Retain", "Delete"]),
+    /** Production: classes this program does not make (or cannot vouch for) that may hold Greenplum data, on the operator's word that they Retain and format XFS. */
+    acceptedDataClasses: z.array(dnsSubdomain),
     rookCeph: rookCephSchema,
     localPath: localPathSchema,
     nfs: nfsSchema.partial({ server: true, share: true }),
@@ -180,8 +179,8 @@ const masterAndStandbySchema = z.strictObject({
     memory: memoryQuantity,
     storage: storageQuantity,
     storageClassName: dnsSubdomain.optional(),
-    /** Extra pg_hba.conf lines for clients (never whole-network trust). */
-    hostBasedAuthentication: hostBasedAuthentication,
+    /** Extra pg_hba.conf lines for clients, read as Greenplum reads them (cross-checks.ts: trust and password only for one host). */
+    hostBasedAuthentication: z.string(),
     workerSelector: labelMap,
 });
 
@@ -219,8 +218,15 @@ export const greenplumSchema = z.strictObject({
         .min(1, { error: "must be a whole number of minutes from 1 to 1440" })
         .max(1440, { error: "must be a whole number of minutes from 1 to 1440" })
         .optional(),
-    /** gpadmin's password, set as a secret (`pulumi config set --secret`) only to hand a retained database's password back after a destroy; default: random. */
-    adminPassword: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
+    /**
+     * gpadmin's password, set as a secret (`pulumi config set --secret`) only to hand a retained
+     * database's password back after a destroy; default: random. Offline (render, policy) a
+     * `secure:` value cannot be decrypted and is not checked; `up` checks the decrypted value.
+     */
+    adminPassword: z
+        .string()
+        .refine((password) => password === OFFLINE_SECRET || password.length >= 16, { error: "must be at least 16 characters" })
+        .optional(),
 });
 
 export const stackConfigSchema = z.strictObject({

@@ -120,6 +120,21 @@ describe("validation refuses pods that cannot be scheduled, naming the keys and 
         expect(problems).toEqual([expect.stringContaining("greenplum-k8s:greenplum.segments: the 3 Greenplum pods cannot all be scheduled on the minikube node (minikube start --cpus 4 --memory 8g)")]);
     });
 
+    test("a capacity problem is listed with the schema problems of other keys, in one run", async () => {
+        const problems = await configProblems("dev", { "greenplum-k8s:greenplum": { database: "Analytics", segments: { memory: "4Gi" } } });
+        expect(problems).toEqual([
+            expect.stringMatching(/^greenplum-k8s:greenplum\.database: must be a lower-case SQL identifier/),
+            expect.stringContaining("greenplum-k8s:greenplum.segments: the 3 Greenplum pods cannot all be scheduled on the minikube node"),
+        ]);
+    });
+
+    test("a capacity problem that depends on a refused key waits for that key's fix", async () => {
+        // Alone, cpu 3 does not fit the node; with the memory refused the capacity verdict is left for the next run.
+        expect(await configProblems("dev", { "greenplum-k8s:greenplum": { segments: { cpu: "3" } } })).toEqual([expect.stringContaining("greenplum-k8s:greenplum.segments: the 3 Greenplum pods cannot all be scheduled")]);
+        const problems = await configProblems("dev", { "greenplum-k8s:greenplum": { segments: { cpu: "3", memory: "4 gigs" } } });
+        expect(problems).toEqual([expect.stringMatching(/^greenplum-k8s:greenplum\.segments\.memory: must be/)]);
+    });
+
     test("memory too small for Greenplum's own protection is refused", async () => {
         const problems = await configProblems("dev", { "greenplum-k8s:greenplum": { masterAndStandby: { memory: "512Mi" } } });
         expect(problems).toEqual(["greenplum-k8s:greenplum.masterAndStandby.memory: 512Mi leaves Greenplum a gp_vmem_protect_limit of 60 MB (under 256): give the pods at least 1Gi"]);
@@ -133,6 +148,20 @@ describe("Ceph holds the claims, or the config says it over-commits", () => {
             "greenplum-k8s:storage.rookCeph.osd.size: 3 OSDs of 512Gi at 3 replicas hold 486 GiB (at Ceph's full ratio 0.95), less than the 4200 GiB of Greenplum volume claims: " +
                 "set storage.rookCeph.osd.size to at least 4422Gi, raise storage.rookCeph.osd.count, or set storage.rookCeph.overcommit: yes to accept thin provisioning (writes stop when Ceph is full)",
         ]);
+    });
+
+    test("the suggested OSD size, fed back, holds the claims", async () => {
+        expect(await configProblems("gke", { "greenplum-k8s:storage": { rookCeph: { osd: { source: "pvc", count: 3, size: "4422Gi", storageClassName: "premium-rwo" } } } })).toEqual([]);
+    });
+
+    test("claims past what one Persistent Disk per OSD can hold: the fix is 64Ti OSDs, more of them, and it works", async () => {
+        const big = { "greenplum-k8s:greenplum": { segments: { storage: "40Ti" } } };
+        const problems = await configProblems("gke", big);
+        expect(problems).toEqual([
+            "greenplum-k8s:storage.rookCeph.osd.count: 6 OSDs of 2304Gi at 3 replicas hold 4377 GiB (at Ceph's full ratio 0.95), less than the 327880 GiB of Greenplum volume claims: " +
+                "set storage.rookCeph.osd.size to 64Ti (one Persistent Disk's limit) and storage.rookCeph.osd.count to at least 18 (a multiple of the 3 zones), or set storage.rookCeph.overcommit: yes to accept thin provisioning (writes stop when Ceph is full)",
+        ]);
+        expect(await configProblems("gke", { ...big, "greenplum-k8s:storage": { rookCeph: { osd: { source: "pvc", count: 18, size: "64Ti", storageClassName: "premium-rwo" } } } })).toEqual([]);
     });
 
     test("an explicit overcommit is accepted", async () => {

@@ -121,7 +121,7 @@ describe("GKE target: hardened as Google's guide and the CIS GKE benchmark ask",
     });
 
     test("without Ceph there is no Ceph pool and Greenplum nodes keep COS", async () => {
-        const run = await deploy("gke", { "greenplum-k8s:storage": { backend: "existing", storageClassName: "premium-rwo" } });
+        const run = await deploy("gke", { "greenplum-k8s:storage": { backend: "existing", storageClassName: "premium-rwo", acceptedDataClasses: ["premium-rwo"] } });
         const only = run.ofType(NODE_POOL).map((p) => p.inputs as Record<string, any>);
         expect(only.map((p) => p.name)).toEqual(["greenplum"]);
         expect(only[0].nodeConfig.imageType).toBe("COS_CONTAINERD");

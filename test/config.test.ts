@@ -53,7 +53,7 @@ describe("field validation", () => {
             expect.arrayContaining([
                 "greenplum-k8s:greenplum.segments.primarySegmentCount: must be a whole number from 1 to 256 (got 0)",
                 'greenplum-k8s:greenplum.segments.mirrors: must be true/false or "yes"/"no" (got "maybe")',
-                'greenplum-k8s:greenplum.image: must be pinned: "latest" changes under a running cluster (got "woblerr/greenplum:latest")',
+                'greenplum-k8s:greenplum.image: must be pinned, but uses the tag "latest": name a full version tag or a digest, e.g. "woblerr/greenplum:6.27.1" (got "woblerr/greenplum:latest")',
                 expect.stringMatching(/^greenplum-k8s:greenplum\.namespace: must be a DNS-1123 label.*\(got "Green_Plum"\)$/),
             ]),
         );
@@ -68,17 +68,42 @@ describe("field validation", () => {
         );
     });
 
-    test("an image without a tag is refused", () => {
+    test("an image without a tag, or with a floating one, is refused for Greenplum and every pinned image; a full version or a digest passes", () => {
         expect(problemsOf({ target: { kind: "minikube" }, greenplum: { image: "woblerr/greenplum" } })).toEqual([
-            'greenplum-k8s:greenplum.image: must name a tag or digest, e.g. "woblerr/greenplum:6.27.1" (got "woblerr/greenplum")',
+            'greenplum-k8s:greenplum.image: must be pinned, but has no tag: name a full version tag or a digest, e.g. "woblerr/greenplum:6.27.1" (got "woblerr/greenplum")',
+        ]);
+        const floating = problemsOf({
+            target: { kind: "minikube" },
+            storage: { backend: "local-path", localPath: { image: "rancher/local-path-provisioner:v0.0", helperImage: "busybox:1" } },
+            greenplum: { image: "woblerr/greenplum:6" },
+        });
+        expect(floating).toEqual([
+            'greenplum-k8s:storage.localPath.image: must be pinned, but uses the tag "v0.0", which names no full version and moves to new releases: name a full version tag or a digest, e.g. "woblerr/greenplum:6.27.1" (got "rancher/local-path-provisioner:v0.0")',
+            'greenplum-k8s:storage.localPath.helperImage: must be pinned, but uses the tag "1", which names no full version and moves to new releases: name a full version tag or a digest, e.g. "woblerr/greenplum:6.27.1" (got "busybox:1")',
+            'greenplum-k8s:greenplum.image: must be pinned, but uses the tag "6", which names no full version and moves to new releases: name a full version tag or a digest, e.g. "woblerr/greenplum:6.27.1" (got "woblerr/greenplum:6")',
+        ]);
+        expect(problemsOf({ target: { kind: "minikube" }, greenplum: { image: `woblerr/greenplum@sha256:${"0".repeat(64)}` } })).toEqual([]);
+        expect(problemsOf({ target: { kind: "minikube" }, storage: { rookCeph: { cephImage: "quay.io/ceph/ceph:v18" } } })).toEqual([
+            'greenplum-k8s:storage.rookCeph.cephImage: must be pinned, but uses the tag "v18", which names no full version and moves to new releases: name a full version tag or a digest, e.g. "woblerr/greenplum:6.27.1" (got "quay.io/ceph/ceph:v18")',
         ]);
     });
 
     test("pg_hba lines that trust a whole network are refused; md5 for a network and trust for one host are fine", () => {
         const hba = (text: string) => problemsOf({ target: { kind: "minikube" }, greenplum: { masterAndStandby: { hostBasedAuthentication: text } } });
-        expect(hba("host all all 10.0.0.0/8 trust")[0]).toMatch(/^greenplum-k8s:greenplum\.masterAndStandby\.hostBasedAuthentication: line 1 .* trusts a whole network/);
+        expect(hba("host all all 10.0.0.0 255.0.0.0 trust")).toEqual([
+            'greenplum-k8s:greenplum.masterAndStandby.hostBasedAuthentication: line 1 ("host all all 10.0.0.0 255.0.0.0 trust") trusts every host in 10.0.0.0 mask 255.0.0.0, which hides authentication bugs: use md5 or scram-sha-256, or name one host (a.b.c.d/32 or an IPv6 address/128)',
+        ]);
         expect(hba("host all all 10.0.0.0/8 md5\nhost all etl 10.1.2.3/32 trust")).toEqual([]);
-        expect(hba("allow everyone")[0]).toMatch(/must start with host, hostssl, hostnossl or local/);
+        expect(hba("allow everyone")[0]).toMatch(/starts with "allow": a line starts with local, host, hostssl or hostnossl/);
+    });
+
+    test("password for one host passes on dev and is refused on production", () => {
+        const line = "host all etl 10.1.2.3/32 password";
+        expect(problemsOf({ target: { kind: "minikube" }, greenplum: { masterAndStandby: { hostBasedAuthentication: line } } })).toEqual([]);
+        const production = problemsOf({ profile: "production", target: { kind: "existing", context: "lab" }, storage: { backend: "existing", storageClassName: "fast-xfs" }, greenplum: { masterAndStandby: { hostBasedAuthentication: line } } });
+        expect(production).toContain(
+            'greenplum-k8s:greenplum.masterAndStandby.hostBasedAuthentication: line 1 ("host all etl 10.1.2.3/32 password") uses password, which sends the password in clear text: use md5 or scram-sha-256 (production refuses password on any line)',
+        );
     });
 
     test("quantities follow Kubernetes' syntax", () => {
@@ -163,6 +188,33 @@ describe("cross-field rules", () => {
         const oneNode = { ...gkeBlock, zones: ["europe-west1-b"], nodePools: { greenplum: { nodeCountPerZone: 1 } } };
         expect(problemsOf({ target: { kind: "gke" }, gke: oneNode }, gcpProject)).toEqual([
             "greenplum-k8s:gke.nodePools.greenplum.nodeCountPerZone: antiAffinity needs at least 2 Greenplum nodes in all zones together",
+        ]);
+    });
+});
+
+describe("the cloud's own limits, before any resource exists", () => {
+    test("a zone listed twice is refused, naming the first", async () => {
+        expect(await configProblems("gke", { "greenplum-k8s:gke": { zones: ["europe-west1-b", "europe-west1-c", "europe-west1-b"] } })).toEqual([
+            'greenplum-k8s:gke.zones[2]: repeats gke.zones[0] (got "europe-west1-b"): list each zone once; the node pools spread over distinct zones',
+        ]);
+    });
+
+    test("the Ceph pool's machine type is checked against the same table as the Greenplum pool's", async () => {
+        expect(await configProblems("gke", { "greenplum-k8s:gke": { nodePools: { ceph: { machineType: "n2-standrad-4" } } } })).toEqual([
+            expect.stringMatching(/^greenplum-k8s:gke\.nodePools\.ceph\.machineType: is not a machine type of the capacity model's table \(got "n2-standrad-4"\): choose one of e2-standard, .*, e\.g\. "n2-standard-4"$/),
+        ]);
+    });
+
+    test("C3 machines cannot attach pd-standard, in either pool", async () => {
+        expect(await configProblems("gke", { "greenplum-k8s:gke": { nodePools: { ceph: { machineType: "c3-standard-4", diskType: "pd-standard" } } } })).toEqual([
+            'greenplum-k8s:gke.nodePools.ceph.diskType: must be "pd-balanced" or "pd-ssd" for "c3-standard-4" (got "pd-standard"): C3 machines cannot attach pd-standard disks',
+        ]);
+        expect(await configProblems("gke", { "greenplum-k8s:gke": { nodePools: { ceph: { machineType: "c3-standard-4", diskType: "pd-balanced" } } } })).toEqual([]);
+    });
+
+    test("an OSD larger than one Persistent Disk can be is refused, and more OSDs are suggested", async () => {
+        expect(await configProblems("gke", { "greenplum-k8s:storage": { rookCeph: { osd: { size: "100Ti" } } } })).toEqual([
+            'greenplum-k8s:storage.rookCeph.osd.size: must be at most 64Ti, the largest Persistent Disk (got "100Ti"): raise storage.rookCeph.osd.count instead',
         ]);
     });
 });

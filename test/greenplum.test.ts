@@ -117,7 +117,7 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
 
     test("an internal load balancer limited to the configured sources, keeping client addresses", () => {
         const service = gke.object("Service", "greenplum");
-        expect(service.metadata.annotations).toEqual({ "networking.gke.io/load-balancer-type": "Internal" });
+        expect(service.metadata.annotations).toEqual({ "networking.gke.io/load-balancer-type": "Internal", "pulumi.com/patchForce": "true" });
         expect(service.spec).toMatchObject({ type: "LoadBalancer", loadBalancerSourceRanges: ["10.0.0.0/8"], externalTrafficPolicy: "Local" });
     });
 
@@ -146,6 +146,22 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
         }
     });
 
+    test("a production destroy without the unprotect step deletes nothing of Greenplum's: every object is protected, or retained where upgrades replace it", () => {
+        const greenplum = gke.ofType("greenplum-k8s:greenplum:GreenplumCluster")[0].urn;
+        const children = gke.resources.filter((r) => r.custom && r.options.parent === greenplum);
+        const unguarded = children.filter((r) => !r.options.protect && !r.options.retainOnDelete).map((r) => `${r.type} ${r.name}`);
+        expect(unguarded).toEqual([]);
+        // Replaced when their contents change (new scripts, keys or password): retained, not protected, so an up can replace them.
+        const retainedOnly = children.filter((r) => !r.options.protect).map((r) => r.name).sort();
+        expect(retainedOnly).toEqual(["admin", "scripts", "ssh"]);
+        // The next up takes over what the destroy left, which another up's field manager applied.
+        const notForced = children
+            .filter((r) => r.type.startsWith("kubernetes:") && (r.inputs.metadata as { annotations?: Record<string, string> }).annotations?.["pulumi.com/patchForce"] !== "true")
+            .map((r) => r.name);
+        expect(notForced).toEqual([]);
+        expect(children.length).toBeGreaterThan(15);
+    });
+
     test("after a production destroy the next up adopts the retained objects instead of failing with AlreadyExists", () => {
         expect(gke.resource("pulumi:providers:kubernetes", "gke").inputs).toMatchObject({ enableServerSideApply: "true", upsertExistingObjects: "true" });
         for (const [type, name] of [["kubernetes:core/v1:Namespace", "namespace"], ["kubernetes:core/v1:Secret", "admin"], [STATEFUL_SET, "master"]]) {
@@ -159,7 +175,8 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
         expect(unwrapSecrets(run.resource("kubernetes:core/v1:Secret", "admin").inputs.stringData)).toMatchObject({ password: "the-password-the-database-has" });
         expect(run.secretOutputs).toContain("password");
         expect(run.outputs.password).toBe("the-password-the-database-has");
-        expect(await configProblems("gke", { "greenplum-k8s:greenplum": { adminPassword: "short" } })).toEqual(['greenplum-k8s:greenplum.adminPassword: must be at least 16 characters (got "short")']);
+        // The value is a secret: the message gives its length, never the value.
+        expect(await configProblems("gke", { "greenplum-k8s:greenplum": { adminPassword: "short" } })).toEqual(["greenplum-k8s:greenplum.adminPassword: must be at least 16 characters (got a secret of 5 characters, not shown)"]);
     });
 
     test("in-cluster clients reach the master from labelled namespaces: Dataplane V2's ipBlock matches only outside addresses", () => {

@@ -9,6 +9,7 @@ import { findHelm, readZipEntry } from "../tools/helm-binary";
 import { formatAsPreview } from "../tools/policy";
 import { DEFAULT_CHARTS_DIR, durationSeconds, HelpRequested, parseArgs, render, USAGE, UsageError } from "../tools/render";
 import { readStackFile } from "../tools/stack-file";
+import { parseStackConfig } from "../stacks";
 
 const root = path.join(__dirname, "..");
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "render-"));
@@ -250,6 +251,26 @@ describe("stack files and manifests", () => {
             config: { "gcp:project": "p", "greenplum-k8s:greenplum": '{"database":"analytics"}', "greenplum-k8s:token": "[secret]" },
             secretKeys: ["greenplum-k8s:token"],
         });
+    });
+
+    test("a password set as the README's Destroying runbook says (config set --secret --path) passes offline: its length is checked at up, where it is decrypted", () => {
+        const file = path.join(tmp(), "Pulumi.gke.yaml");
+        const shipped = fs.readFileSync(path.join(__dirname, "..", "Pulumi.gke.yaml"), "utf8");
+        fs.writeFileSync(file, shipped.replace("  greenplum-k8s:greenplum:\n", "  greenplum-k8s:greenplum:\n    adminPassword:\n      secure: v1:c2FsdA==:v1:AAAA\n"));
+        const { config } = readStackFile(file);
+        expect(JSON.parse(config["greenplum-k8s:greenplum"]).adminPassword).toBe("[secret]");
+        expect(parseStackConfig(config).greenplum.adminPassword).toBe("[secret]");
+    });
+
+    test("a refused render removes the earlier render's files from --out and says so", async () => {
+        const out = tmp();
+        for (const file of ["manifests.yaml", "resources.json", "outputs.json", "notes.txt"]) fs.writeFileSync(path.join(out, file), "from an earlier render\n");
+        const file = path.join(tmp(), "Pulumi.bad.yaml");
+        fs.writeFileSync(file, "config:\n  greenplum-k8s:profile: staging\n");
+        await expect(render(parseArgs(["--config", file, "--out", out]))).rejects.toThrow(
+            `(removed the earlier render's manifests.yaml, resources.json, outputs.json from ${out}: they were not made from this config)`,
+        );
+        expect(fs.readdirSync(out)).toEqual(["notes.txt"]);
     });
 
     test("an object without an explicit name fails loudly", () => {

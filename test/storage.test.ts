@@ -203,8 +203,18 @@ describe("local-path (dev default)", () => {
 describe("nfs", () => {
     test("csi-driver-nfs and a class on the configured export, when Greenplum data on NFS is explicitly accepted", async () => {
         const run = await deploy("dev", { "greenplum-k8s:storage": { backend: "nfs", nfs: { server: "nas.lan", share: "/exports/gp", allowGreenplumData: "yes" } } });
-        expect(run.resource(CHART, "csi-driver-nfs").inputs).toMatchObject({ chart: "csi-driver-nfs", version: "4.13.4", namespace: "kube-system", repositoryOpts: { repo: "https://kubernetes-csi.github.io/csi-driver-nfs" } });
+        expect(run.resource(CHART, "csi-driver-nfs").inputs).toMatchObject({ chart: "csi-driver-nfs", version: "4.13.4", namespace: "csi-nfs", repositoryOpts: { repo: "https://kubernetes-csi.github.io/csi-driver-nfs" } });
+        expect(run.object("ResourceQuota", "critical-pods").metadata.namespace).toBe("csi-nfs");
         expect(run.object("StorageClass", "greenplum-data")).toMatchObject({ provisioner: "nfs.csi.k8s.io", parameters: { server: "nas.lan", share: "/exports/gp" }, mountOptions: ["nfsvers=4.1", "hard"] });
+        // Accepted as Greenplum's data class: the policy pack holds it to XFS, which NFS is not.
+        expect(run.object("StorageClass", "greenplum-data").metadata.labels).toMatchObject({ "greenplum-k8s/data-storage-class": "true" });
+    });
+
+    test("NFS for backups, Greenplum on a block class: the NFS class is not marked as Greenplum's data class", async () => {
+        const run = await deploy("dev-nfs");
+        expect(run.object("StorageClass", "nfs-backups").metadata).toMatchObject({ labels: { "app.kubernetes.io/part-of": "greenplum-k8s" } });
+        expect(JSON.stringify(run.object("StorageClass", "nfs-backups").metadata)).not.toContain("data-storage-class");
+        expect(JSON.stringify(run.object("StatefulSet", "segment-a").spec)).toContain(`"storageClassName":"standard"`);
     });
 
     test("refused without the opt-in, with the reason", async () => {

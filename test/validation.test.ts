@@ -35,6 +35,78 @@ describe("each mistake a newcomer makes is refused with the key, the value and t
         ]);
     });
 
+    test("a zone given as the region: one message, with the region to use, and no zone suggestion built on it", () => {
+        expect(onGke({ region: "europe-west1-b" })).toEqual(['greenplum-k8s:gke.region: must be a GCP region, not a zone: use "europe-west1" (its zones go in gke.zones) (got "europe-west1-b")']);
+        expect(onGke({ region: "europe-west1" })).toEqual([]);
+    });
+
+    test("quantities written as YAML numbers: quote them, and the quoted value passes", () => {
+        const segments = (values: Record<string, unknown>) => problemsOf({ ...minikube, greenplum: { segments: values } });
+        expect(segments({ cpu: 1, memory: 2, storage: 20 })).toEqual([
+            'greenplum-k8s:greenplum.segments.cpu: must be text: quote it, as in "1"; YAML reads an unquoted 1 as a number (got 1)',
+            'greenplum-k8s:greenplum.segments.memory: must be text: quote it, as in "2Gi" (a size needs its unit); YAML reads an unquoted 2 as a number (got 2)',
+            'greenplum-k8s:greenplum.segments.storage: must be text: quote it, as in "20Gi" (a size needs its unit); YAML reads an unquoted 20 as a number (got 20)',
+        ]);
+        expect(segments({ cpu: "1", memory: "2Gi", storage: "20Gi" })).toEqual([]);
+    });
+
+    describe("production keeps Greenplum data: Retain and XFS, or a class accepted by name", () => {
+        const production = (storage: Record<string, unknown>, greenplum: Record<string, unknown> = {}) =>
+            stackConfig({ profile: "production", target: { kind: "existing", context: "lab" }, storage, greenplum: { segments: { primarySegmentCount: 2 }, ...greenplum } });
+        const problems = (config: Record<string, string>) => {
+            try {
+                parseStackConfig(config);
+                return [];
+            } catch (err) {
+                return (err as { problems: string[] }).problems;
+            }
+        };
+        const ceph = { backend: "rook-ceph", rookCeph: { osd: { source: "pvc", count: 3, size: "2400Gi", storageClassName: "premium-rwo" } } };
+
+        test("rook-ceph's own class passes without a warning", () => {
+            expect(problems(production(ceph))).toEqual([]);
+            expect(stackConfigWarnings(production(ceph))).toEqual([]);
+        });
+
+        test("a set's own class: refused naming both fixes, and each fix passes (the accepted one with a warning)", () => {
+            const own = { segments: { primarySegmentCount: 2, storageClassName: "standard-rwo" } };
+            expect(problems(production(ceph, own))).toEqual([
+                'greenplum-k8s:greenplum.segments.storageClassName: holds Greenplum data in production, but nothing here checks that class keeps volumes (reclaimPolicy Retain) and formats them XFS (got "standard-rwo"): ' +
+                    'check that it does, then accept it by name: storage.acceptedDataClasses: ["standard-rwo"]; or remove greenplum.segments.storageClassName to use rook-ceph\'s "greenplum-data"',
+            ]);
+            expect(problems(production({ ...ceph, acceptedDataClasses: ["standard-rwo"] }, own))).toEqual([]);
+            expect(stackConfigWarnings(production({ ...ceph, acceptedDataClasses: ["standard-rwo"] }, own))).toEqual([
+                'greenplum-k8s:storage.acceptedDataClasses: Greenplum data is on class "standard-rwo" on your word that it keeps volumes (reclaimPolicy Retain) and formats them XFS on a block device; nothing here checks it',
+            ]);
+        });
+
+        test("an existing cluster's class, local-path and NFS: each refused with its reason, and accepting the class passes", () => {
+            expect(problems(production({ backend: "existing", storageClassName: "fast" }))).toEqual([
+                'greenplum-k8s:storage.storageClassName: holds Greenplum data in production, but nothing here checks that class keeps volumes (reclaimPolicy Retain) and formats them XFS (got "fast"): check that it does, then accept it by name: storage.acceptedDataClasses: ["fast"]',
+            ]);
+            expect(problems(production({ backend: "existing", storageClassName: "fast", acceptedDataClasses: ["fast"] }))).toEqual([]);
+            expect(problems(production({ backend: "local-path", reclaimPolicy: "Retain" }))).toEqual([
+                'greenplum-k8s:storage.storageClassName: holds Greenplum data in production, but storage.backend local-path keeps it in node directories, which do not survive the node and need not be XFS (got "greenplum-data"): use storage.backend "rook-ceph", or accept the risk by name: storage.acceptedDataClasses: ["greenplum-data"]',
+            ]);
+            expect(problems(production({ backend: "local-path", reclaimPolicy: "Retain", acceptedDataClasses: ["greenplum-data"] }))).toEqual([]);
+            const nfs = { backend: "nfs", nfs: { server: "nfs.lab", share: "/exports/gp", allowGreenplumData: true } };
+            expect(problems(production(nfs))).toEqual([
+                'greenplum-k8s:storage.storageClassName: holds Greenplum data in production, but storage.backend nfs keeps it on NFS, which Greenplum does not support for data (got "greenplum-data"): use storage.backend "rook-ceph", or accept the risk by name: storage.acceptedDataClasses: ["greenplum-data"]',
+            ]);
+            expect(problems(production({ ...nfs, acceptedDataClasses: ["greenplum-data"] }))).toEqual([]);
+        });
+
+        test("reclaimPolicy Delete is refused, and Retain passes; dev keeps its Delete", () => {
+            expect(problems(production({ ...ceph, reclaimPolicy: "Delete" }))).toEqual(['greenplum-k8s:storage.reclaimPolicy: must be "Retain" in production (got "Delete"): with Delete, a deleted claim deletes its Greenplum data volume']);
+            expect(problems(production({ ...ceph, reclaimPolicy: "Retain" }))).toEqual([]);
+            expect(problemsOf({ ...minikube, greenplum: { segments: { storageClassName: "standard" } } })).toEqual([]);
+        });
+
+        test("an accepted class no set uses is refused, so the list stays true", () => {
+            expect(problems(production({ ...ceph, acceptedDataClasses: ["old-class"] }))).toEqual(['greenplum-k8s:storage.acceptedDataClasses[0]: names a class no Greenplum set uses (got "old-class"): remove it']);
+        });
+    });
+
     test("a misaligned control-plane range, and one that is not a /28", () => {
         expect(onGke({ network: { masterCidr: "172.16.0.8/28" } })).toEqual([
             'greenplum-k8s:gke.network.masterCidr: must be a network address: host bits are set after /28; use "172.16.0.0/28" (got "172.16.0.8/28")',

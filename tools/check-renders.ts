@@ -18,7 +18,7 @@ import { unwrapSecrets } from "./mock-runtime";
 
 const ROOT = path.join(__dirname, "..");
 const CHECKER = path.join(ROOT, "..", "shared", "tools", "check-manifests.mjs");
-const STACKS = ["dev", "gke"];
+const STACKS = ["dev", "gke", "dev-nfs"];
 
 interface CheckResult {
     object: string;

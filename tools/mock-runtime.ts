@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { deserializeProperties, specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import * as settings from "@pulumi/pulumi/runtime/settings";
+import { OFFLINE_SECRET } from "../stacks/schema";
 
 /**
  * Runs the real program (index.ts) under Pulumi's mock runtime: every resource is registered as it
@@ -9,7 +10,8 @@ import * as settings from "@pulumi/pulumi/runtime/settings";
  */
 
 export const PROJECT = "greenplum-k8s";
-export const SECRET_PLACEHOLDER = "[secret]";
+/** What secret values look like in renders; also what a `secure:` config value is offline. */
+export const SECRET_PLACEHOLDER = OFFLINE_SECRET;
 
 export interface RegisteredResource {
     type: string;

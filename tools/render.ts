@@ -184,8 +184,23 @@ export async function renderStack(options: Omit<RenderOptions, "out">): Promise<
     return { run, resources: withChartChildren(run.resources, expansion), expansion, warnings: stackConfigWarnings(config), helmVersion };
 }
 
+/** The files a render writes into --out. */
+export const RENDER_FILES = ["manifests.yaml", "resources.json", "outputs.json"];
+
+/**
+ * Renders into options.out. A refused render removes an earlier render's files from there, so
+ * no stale output is taken for this config, and says so in its error.
+ */
 export async function render(options: RenderOptions): Promise<Render> {
-    const rendered = await renderStack(options);
+    let rendered: Render;
+    try {
+        rendered = await renderStack(options);
+    } catch (err) {
+        const removed = RENDER_FILES.filter((file) => fs.existsSync(path.join(options.out, file)));
+        for (const file of removed) fs.rmSync(path.join(options.out, file));
+        if (removed.length > 0 && err instanceof Error) err.message += `\n(removed the earlier render's ${removed.join(", ")} from ${options.out}: they were not made from this config)`;
+        throw err;
+    }
     const manifests = kubernetesObjects(rendered.resources).map((o) => stringify(o, { lineWidth: 0 })).join("---\n");
     const records = rendered.resources.map((r) => resourceRecord(r));
     fs.mkdirSync(options.out, { recursive: true });

@@ -71,6 +71,20 @@ export interface GreenplumClusterArgs {
 }
 
 /**
+ * Every Kubernetes object here is the program's alone, and each up's provider applies under a
+ * field manager of its own: adopting what a production destroy left (the StatefulSets, Secrets,
+ * scripts) then conflicts with the manager that wrote them, on fields the API server defaulted
+ * (volumeClaimTemplates, env fieldRefs) or whose contents changed (new ssh keys). Shown on the real
+ * cluster: the adopting up failed on those conflicts. So every apply forces; fields the program
+ * ignores (the selector and acting master that gp-failover writes) are never sent by the
+ * provider (await.go handleSSAIgnoreFields), so forcing does not take them back.
+ */
+function takenOver<A extends { metadata?: pulumi.Input<k8s.types.input.meta.v1.ObjectMeta | undefined> }>(args: A): A {
+    const metadata = (args.metadata ?? {}) as k8s.types.input.meta.v1.ObjectMeta;
+    return { ...args, metadata: { ...metadata, annotations: { ...(metadata.annotations as Record<string, string> | undefined), "pulumi.com/patchForce": "true" } } };
+}
+
+/**
  * Greenplum as GP4K lays it out: a `master` StatefulSet (master and standby), `segment-a`
  * (primaries) and `segment-b` (mirrors), one segment per pod, bootstrapped by scripts in the pods.
  * Greenplum's own mirrors, FTS and standby keep the data safe; Kubernetes schedules, restarts and
@@ -90,10 +104,14 @@ export class GreenplumCluster extends pulumi.ComponentResource {
         const gp = args.greenplum;
         const production = args.profile === "production";
         const namespaceName = gp.namespace;
-        const k8sOpts = { parent: this, provider: args.provider };
+        // In production every object is protected (or, where an upgrade replaces it, retained on
+        // delete): a `pulumi destroy` run without the README's unprotect step then fails at its first
+        // deletion. The real cluster showed an unprotected Service and PDB deleted by such a destroy
+        // before it failed on the protected sets, leaving Greenplum without its DNS names.
+        const k8sOpts = { parent: this, provider: args.provider, protect: production };
 
         // In production a `pulumi destroy` must not take the volume claims with the namespace.
-        const namespace = new k8s.core.v1.Namespace("namespace", {
+        const namespace = new k8s.core.v1.Namespace("namespace", takenOver({
             metadata: {
                 name: namespaceName,
                 labels: {
@@ -102,7 +120,7 @@ export class GreenplumCluster extends pulumi.ComponentResource {
                     "pod-security.kubernetes.io/enforce-version": "latest",
                 },
             },
-        }, { ...k8sOpts, protect: production, retainOnDelete: production });
+        }), { ...k8sOpts, retainOnDelete: production });
         const inNamespace = { ...k8sOpts, dependsOn: [namespace] };
 
         // The database keeps the password it was initialised with: after a production destroy the
@@ -110,17 +128,17 @@ export class GreenplumCluster extends pulumi.ComponentResource {
         // to the next up instead of a new random one that would no longer match.
         const passwordValue = gp.adminPassword !== undefined
             ? pulumi.secret(gp.adminPassword)
-            : new random.RandomPassword("gpadmin-password", { length: 32, special: false }, { parent: this }).result;
-        const adminSecret = new k8s.core.v1.Secret("admin", {
+            : new random.RandomPassword("gpadmin-password", { length: 32, special: false }, { parent: this, protect: production }).result;
+        const adminSecret = new k8s.core.v1.Secret("admin", takenOver({
             metadata: { name: ADMIN_SECRET, namespace: namespaceName, labels: commonLabels() },
             type: "Opaque",
             stringData: { username: ADMIN_USER, password: passwordValue },
-        }, { ...inNamespace, retainOnDelete: production });
+        }), { ...inNamespace, protect: false, retainOnDelete: production });
 
         // One user key for gpadmin everywhere and one host key for every sshd: known_hosts is exact, no trust on first use.
-        const userKey = new tls.PrivateKey("ssh-user-key", { algorithm: "RSA", rsaBits: 4096 }, { parent: this });
-        const hostKey = new tls.PrivateKey("ssh-host-key", { algorithm: "ED25519" }, { parent: this });
-        const sshSecret = new k8s.core.v1.Secret("ssh", {
+        const userKey = new tls.PrivateKey("ssh-user-key", { algorithm: "RSA", rsaBits: 4096 }, { parent: this, protect: production });
+        const hostKey = new tls.PrivateKey("ssh-host-key", { algorithm: "ED25519" }, { parent: this, protect: production });
+        const sshSecret = new k8s.core.v1.Secret("ssh", takenOver({
             metadata: { name: SSH_SECRET, namespace: namespaceName, labels: commonLabels() },
             type: "Opaque",
             stringData: {
@@ -129,38 +147,38 @@ export class GreenplumCluster extends pulumi.ComponentResource {
                 ssh_host_ed25519_key: hostKey.privateKeyOpenssh,
                 "ssh_host_ed25519_key.pub": hostKey.publicKeyOpenssh,
             },
-        }, inNamespace);
+        }), { ...inNamespace, protect: false, retainOnDelete: production });
 
-        const scripts = new k8s.core.v1.ConfigMap("scripts", {
+        const scripts = new k8s.core.v1.ConfigMap("scripts", takenOver({
             metadata: { name: SCRIPTS_CONFIGMAP, namespace: namespaceName, labels: commonLabels() },
             data: podScripts(),
-        }, inNamespace);
+        }), { ...inNamespace, protect: false, retainOnDelete: production });
         // The truth of who is master after a failover: written by `gp-failover promote`, so `pulumi up` ignores its data.
-        const actingMaster = new k8s.core.v1.ConfigMap("acting-master", {
+        const actingMaster = new k8s.core.v1.ConfigMap("acting-master", takenOver({
             metadata: { name: ACTING_MASTER_CONFIGMAP, namespace: namespaceName, labels: commonLabels() },
             data: { [ACTING_MASTER_KEY]: INITIAL_ACTING_MASTER },
-        }, { ...inNamespace, ignoreChanges: ["data"] });
-        const serviceAccount = new k8s.core.v1.ServiceAccount("service-account", {
+        }), { ...inNamespace, ignoreChanges: ["data"] });
+        const serviceAccount = new k8s.core.v1.ServiceAccount("service-account", takenOver({
             metadata: { name: SERVICE_ACCOUNT, namespace: namespaceName, labels: commonLabels() },
             automountServiceAccountToken: false,
-        }, inNamespace);
+        }), inNamespace);
 
-        const priorityClass = new k8s.scheduling.v1.PriorityClass("priority", {
+        const priorityClass = new k8s.scheduling.v1.PriorityClass("priority", takenOver({
             metadata: { name: PRIORITY_CLASS, labels: commonLabels() },
             value: 100000,
             globalDefault: false,
             description: "Greenplum master and segment pods: scheduled before, and evicted after, ordinary workloads.",
-        }, k8sOpts);
+        }), k8sOpts);
         const policies = Object.entries(networkPolicyArgs(gp, namespaceName)).map(
-            ([policyName, policyArgs]) => new k8s.networking.v1.NetworkPolicy(policyName, policyArgs, inNamespace),
+            ([policyName, policyArgs]) => new k8s.networking.v1.NetworkPolicy(policyName, takenOver(policyArgs), inNamespace),
         );
-        new k8s.core.v1.Service("headless", headlessServiceArgs(namespaceName), inNamespace);
+        new k8s.core.v1.Service("headless", takenOver(headlessServiceArgs(namespaceName)), inNamespace);
 
         const initTimeout = `${firstInitTimeoutSeconds(gp)}s`;
         const sets: SetName[] = gp.segments.mirrors ? [MASTER_SET, PRIMARY_SET, MIRROR_SET] : [MASTER_SET, PRIMARY_SET];
         const statefulSets: k8s.apps.v1.StatefulSet[] = [];
         for (const set of sets) {
-            statefulSets.push(new k8s.apps.v1.StatefulSet(set, statefulSetArgs({
+            statefulSets.push(new k8s.apps.v1.StatefulSet(set, takenOver(statefulSetArgs({
                 set,
                 gp,
                 profile: args.profile,
@@ -169,26 +187,26 @@ export class GreenplumCluster extends pulumi.ComponentResource {
                 storageClassName: args.storageClassName,
                 placement: args.placement,
                 zoneCount: args.zoneCount,
-            }), {
+            })), {
                 ...k8sOpts,
                 dependsOn: [namespace, adminSecret, sshSecret, scripts, actingMaster, serviceAccount, priorityClass, ...policies, ...args.storageReady],
                 // Volume claim templates are immutable: a change would replace the set. Sizes change by
                 // expanding the claims instead (README), and the set's annotation shows the change in the preview.
                 ignoreChanges: ["spec.volumeClaimTemplates"],
-                // Production sets are neither deleted nor replaced (which would drop them) without an explicit unprotect.
-                protect: production,
+                // Production sets (protected, as every object here) are neither deleted nor replaced,
+                // which would drop them, without an explicit unprotect; a destroy then leaves them.
                 retainOnDelete: production,
                 // The master set waits for a ready master (statefulset.ts awaitAnnotations): the first
                 // init on create, a serving master on a later change.
                 ...(set === MASTER_SET ? { customTimeouts: { create: initTimeout, update: `${CLIENT_SERVICE_UPDATE_TIMEOUT_SECONDS}s` } } : {}),
             }));
-            new k8s.policy.v1.PodDisruptionBudget(set, podDisruptionBudgetArgs(set, namespaceName, production), inNamespace);
+            new k8s.policy.v1.PodDisruptionBudget(set, takenOver(podDisruptionBudgetArgs(set, namespaceName, production)), inNamespace);
         }
 
         // Created after the sets, so after the master set's wait for a ready master (the first init).
         // The Service's own await (pulumi-kubernetes await/service.go) then ends at once; it alone
         // would pass after 10 s when no master pod has an address at all.
-        const clientService = new k8s.core.v1.Service("client", clientServiceArgs(gp, namespaceName, args.onGke), {
+        const clientService = new k8s.core.v1.Service("client", takenOver(clientServiceArgs(gp, namespaceName, args.onGke)), {
             ...inNamespace,
             dependsOn: [namespace, ...statefulSets],
             ignoreChanges: ["spec.selector"],

@@ -1,5 +1,7 @@
-import { arr, at, isEverywhere, isObj, obj, resourcePolicy, stackPolicy, str, type Json, type ResourceContext, type StackResource, type StackViolation } from "./common";
+import { arr, at, isEverywhere, isObj, obj, productionOnly, resourcePolicy, stackPolicy, str, type Json, type ProductionConfig, type ResourceContext, type StackResource, type StackViolation } from "./common";
 import { K8S, WORKLOAD_TYPES, annotationsOf, containersOf, describe, isGreenplumStatefulSet, kindOf, metadataOf, namespaceOf, podTemplateOf, selectorMatches } from "./k8s";
+import { unpinnedReason } from "./image-pins";
+import { hbaProblems } from "./pg-hba";
 
 /**
  * Security: every pod the stack creates meets the Pod Security Standards "restricted" profile,
@@ -133,17 +135,35 @@ export const secretEnv = resourcePolicy<SecretEnvConfig>({
 });
 
 // ---------------------------------------------------------------------------------------------
-// images-pinned
+// greenplum-pg-hba
 
-/** Why an image reference is not pinned, or undefined when it is (a tag other than latest, or a digest). */
-export function unpinnedReason(image: string): string | undefined {
-    if (/@sha256:[a-f0-9]{64}$/.test(image)) return undefined;
-    const lastSegment = image.slice(image.lastIndexOf("/") + 1);
-    const colon = lastSegment.lastIndexOf(":");
-    if (colon < 0 || colon === lastSegment.length - 1) return "has no tag";
-    if (lastSegment.slice(colon + 1) === "latest") return 'uses the tag "latest"';
-    return undefined;
-}
+/** The env var the master pod's scripts append to pg_hba.conf (components/greenplum/scripts/lib.sh). */
+const HBA_ENV = "GP_HBA_EXTRA";
+
+export const checkPgHba = (props: Json, config: ProductionConfig, context: ResourceContext): string[] => {
+    if (!isGreenplumStatefulSet(context.type, props)) return [];
+    const template = podTemplateOf(context.type, props);
+    const what = describe(kindOf(context.type), props, context.name);
+    return containersOf(template?.spec ?? {}).flatMap(({ container }) =>
+        arr(container.env).flatMap((raw) => {
+            const env = obj(raw);
+            if (env.name !== HBA_ENV || typeof env.value !== "string") return [];
+            return hbaProblems(env.value, { production: config.production }).map((problem) => `${what}: ${HBA_ENV} (greenplum-k8s:greenplum.masterAndStandby.hostBasedAuthentication) ${problem}.`);
+        }),
+    );
+};
+
+export const pgHba = resourcePolicy<ProductionConfig>({
+    name: "greenplum-pg-hba",
+    description: "The master's extra pg_hba.conf lines are lines Greenplum 6 reads, trust and password only for one host, password never in production.",
+    enforcementLevel: "mandatory",
+    configSchema: productionOnly,
+    types: [K8S.statefulSet],
+    check: checkPgHba,
+});
+
+// ---------------------------------------------------------------------------------------------
+// images-pinned
 
 export const checkImagesPinned = (props: Json, _config: object, context: ResourceContext): string[] => {
     const template = podTemplateOf(context.type, props);
@@ -156,7 +176,7 @@ export const checkImagesPinned = (props: Json, _config: object, context: Resourc
         if (reason) {
             violations.push(
                 `${what} ${kind} "${str(container.name) ?? "?"}": image ${image ? `"${image}" ` : ""}${reason}; ` +
-                    'pin it to a version tag or a digest (e.g. "woblerr/greenplum:6.27.1") so pods restarted later run the same code.',
+                    'pin it to a full version tag or a digest (e.g. "woblerr/greenplum:6.27.1") so pods restarted later run the same code.',
             );
         }
     }
@@ -165,7 +185,7 @@ export const checkImagesPinned = (props: Json, _config: object, context: Resourc
 
 export const imagesPinned = resourcePolicy<object>({
     name: "images-pinned",
-    description: "Every container image is pinned to a tag other than latest, or to a digest.",
+    description: "Every container image is pinned to a tag holding a full version (not latest, not a bare major or minor version), or to a digest.",
     enforcementLevel: "mandatory",
     types: WORKLOAD_TYPES,
     check: checkImagesPinned,
@@ -258,4 +278,4 @@ export const networkPolicies = stackPolicy<object>({
     check: checkNetworkPolicies,
 });
 
-export const securityPolicies = [podSecurity, secretEnv, imagesPinned, loadBalancer, networkPolicies];
+export const securityPolicies = [podSecurity, secretEnv, pgHba, imagesPinned, loadBalancer, networkPolicies];

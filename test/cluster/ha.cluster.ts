@@ -1,20 +1,27 @@
 /**
- * HA on one node through the real CLI and a real kubelet: standby master and two mirrored
- * primaries (anti-affinity off: one node). A primary's container is killed under a writer, and a
- * pod template change is applied by `up` without restarting anything.
+ * HA on one node through the real CLI, a real kubelet and the real kubectl: standby master and
+ * two mirrored primaries (anti-affinity off: one node). A primary's container is killed under a
+ * writer; the master pod is lost under a writer and `gp-failover promote` moves the clients; a
+ * later `up` keeps them on the promoted master; `reinstate`; then config changes that `up`
+ * applies without restarting anything.
  */
 import { spawnSync } from "child_process";
 import { CLIENT_NAMESPACE_LABEL } from "../../components/greenplum/network-policies";
-import { command, finishApp, kubectlOk, localDevConfig, mergeConfig, record, runApp, Stack, startApp, tail, type StackOutputs } from "./harness";
+import { NODE_NAME } from "../../tools/local-cluster/plan";
+import { command, finishApp, kubectl, kubectlOk, localDevConfig, mergeConfig, record, runApp, Stack, startApp, tail, type StackOutputs } from "./harness";
 
 const SCENARIO = "ha";
-const ha = (segmentMemory?: string) =>
-    localDevConfig({
-        "greenplum-k8s:greenplum": {
-            masterAndStandby: { standby: true, antiAffinity: false },
-            segments: { primarySegmentCount: 2, mirrors: true, antiAffinity: false, ...(segmentMemory ? { memory: segmentMemory } : {}) },
-        },
-    });
+/** The stack's config as the file's tests change it, one step after another. */
+let config = localDevConfig({
+    "greenplum-k8s:greenplum": {
+        masterAndStandby: { standby: true, antiAffinity: false },
+        segments: { primarySegmentCount: 2, mirrors: true, antiAffinity: false },
+    },
+});
+const change = (overrides: Record<string, unknown>) => {
+    config = mergeConfig(config, overrides);
+    stack.setConfig(config);
+};
 const client = { [CLIENT_NAMESPACE_LABEL]: "true" };
 const sql = (query: string) => `psql "$CONNECTION_URI" -v ON_ERROR_STOP=1 -At -c "${query}"`;
 
@@ -22,10 +29,12 @@ let stack: Stack;
 let outputs: StackOutputs;
 
 beforeAll(() => {
-    stack = new Stack("local-ha", ha());
+    stack = new Stack("local-ha", config);
 });
 
 afterAll(() => {
+    // A failed failover test must not leave the node unschedulable for the next file.
+    command("kubectl", ["uncordon", NODE_NAME]);
     stack.pulumi(["destroy", "--yes", "--skip-preview"], 15 * 60_000);
     stack.remove();
 });
@@ -113,9 +122,153 @@ test("the killed primary comes back as a mirror and the pair resyncs", () => {
     expect(rows.every((r) => r.endsWith("|s|u"))).toBe(true);
 });
 
+const gpFailover = (verb: string) =>
+    command("bin/gp-failover", ["--context", "greenplum-k8s-local", "--namespace", "greenplum", verb], { timeoutMs: 10 * 60_000 });
+const podIp = (pod: string) => kubectlOk(["-n", "greenplum", "get", "pod", pod, "-o", "jsonpath={.status.podIP}"]).trim();
+const endpointIps = () => kubectlOk(["-n", "greenplum", "get", "endpoints", "greenplum", "-o", "jsonpath={.subsets[*].addresses[*].ip}"]).trim();
+const actingMaster = () => kubectlOk(["-n", "greenplum", "get", "configmap", "greenplum-acting-master", "-o", "jsonpath={.data.acting-master}"]).trim();
+const serviceSelectsPod = () => kubectlOk(["-n", "greenplum", "get", "service", "greenplum", "-o", "jsonpath={.spec.selector.statefulset\\.kubernetes\\.io/pod-name}"]).trim();
+/** Which master pod the client Service took the connection to: Greenplum's own view of its address. */
+const servingMasterIp = () => runApp("app", client, outputs, sql("select host(inet_server_addr())")).logs.trim();
+
+/** Seconds until check() held (tries bounded, `seconds` apart), or undefined if it never did. */
+function secondsUntil(tries: number, seconds: number, check: () => boolean): number | undefined {
+    const started = Date.now();
+    for (let i = 0; i < tries; i += 1) {
+        if (check()) return Math.round((Date.now() - started) / 100) / 10;
+        spawnSync("sleep", [String(seconds)]);
+    }
+    return undefined;
+}
+
+function waitUntil(what: string, tries: number, seconds: number, check: () => boolean): number {
+    const after = secondsUntil(tries, seconds, check);
+    if (after === undefined) throw new Error(`${what}: not after ${tries} tries ${seconds} s apart`);
+    return after;
+}
+
+test("the master pod is lost under a writer: gp-failover promote (real kubectl) moves the Service's endpoints to the standby, writes continue and every committed row is there", () => {
+    waitUntil("standby in sync", 20, 3, () => runApp("app", client, outputs, sql("select mode || status from gp_segment_configuration where content = -1 and role = 'm'")).logs.trim() === "su");
+    // What promote checks when the master cannot be asked: the standby's own evidence, which the
+    // master's supervisor sends some passes after the first init.
+    const evidenceAfter = waitUntil("sync evidence on the standby", 40, 5, () => kubectl(["-n", "greenplum", "exec", "master-1", "-c", "greenplum", "--", "bash", "/opt/greenplum-k8s/scripts/ctl.sh", "sync-evidence"]).status === 0);
+    const standbyIp = podIp("master-1");
+    // One row per transaction for 150 s through the client Service, reconnecting; each commit printed with the pod's clock (the host's).
+    const writer = [
+        sql("create table failover_rows (id int) distributed by (id)"),
+        "end=$((SECONDS + 150)); i=0",
+        'while [ $SECONDS -lt $end ]; do i=$((i + 1)); if PGOPTIONS="-c statement_timeout=10000" PGCONNECT_TIMEOUT=3 psql "$CONNECTION_URI" -qAt -c "insert into failover_rows values ($i)" >/dev/null 2>&1; then echo "committed $i $(date +%s)"; else sleep 0.5; fi; done',
+        sql("select 'count ' || count(*) from failover_rows"),
+        sql("select 'ids ' || string_agg(id::text, ',' order by id) from failover_rows"),
+    ].join("\n");
+    const app = startApp("app", client, outputs, writer, { timeoutSeconds: 420 });
+    spawnSync("sleep", ["20"]);
+
+    // The master pod lost as on a dead node: its container killed (no preStop, no shutdown), the pod
+    // force-deleted, and the node cordoned so the StatefulSet's replacement master-0 stays Pending.
+    kubectlOk(["cordon", NODE_NAME]);
+    const lostAt = Date.now();
+    process.kill(containerPid("master-0", "greenplum"), "SIGKILL");
+    kubectlOk(["-n", "greenplum", "delete", "pod", "master-0", "--grace-period=0", "--force"]);
+    waitUntil("replacement master-0 Pending", 30, 1, () => kubectl(["-n", "greenplum", "get", "pod", "master-0", "-o", "jsonpath={.status.phase}"]).stdout.trim() === "Pending");
+
+    const promote = gpFailover("promote");
+    const promotedAt = Date.now();
+    const endpointsMovedAfter = waitUntil("endpoints on master-1", 60, 2, () => endpointIps() === standbyIp);
+    const endpointsMovedSeconds = Math.round((promotedAt - lostAt) / 100) / 10 + endpointsMovedAfter;
+    kubectlOk(["uncordon", NODE_NAME]);
+
+    const done = finishApp(app);
+    const commits = done.logs.split("\n").filter((l) => l.startsWith("committed ")).map((l) => l.split(" ").map(Number));
+    const committed = commits.map(([, id]) => id);
+    const ids = new Set((/^ids (.*)$/m.exec(done.logs)?.[1] ?? "").split(",").filter(Boolean).map(Number));
+    const missing = committed.filter((id) => !ids.has(id));
+    const afterPromotion = commits.filter(([, , at]) => at * 1000 > promotedAt).length;
+    record(SCENARIO, "master lost, gp-failover promote", {
+        evidenceAfterSeconds: evidenceAfter,
+        promoteStatus: promote.status,
+        promoteSeconds: promote.seconds,
+        lostToEndpointsMovedSeconds: Math.round(endpointsMovedSeconds * 10) / 10,
+        committed: committed.length,
+        committedAfterPromotion: afterPromotion,
+        rowsInTable: Number(/^count (\d+)$/m.exec(done.logs)?.[1]),
+        missing: missing.length,
+    });
+    expect({ status: promote.status, output: promote.status === 0 ? "" : `${promote.stdout}\n${promote.stderr}` }).toEqual({ status: 0, output: "" });
+    // master-0 could not be asked: the standby's own evidence decided.
+    expect(promote.stdout).toMatch(/pod master-0 cannot be reached[\s\S]*sync evidence: sync evidence on master-1[\s\S]*promoted master-1/);
+    expect(done.phase).toBe("Succeeded");
+    expect(afterPromotion).toBeGreaterThan(50);
+    expect(missing).toEqual([]);
+    expect([actingMaster(), serviceSelectsPod()]).toEqual(["master-1", "master-1"]);
+});
+
+test("the old master comes back fenced: it runs sshd only and refuses to start as master", () => {
+    let role = "";
+    waitUntil("master-0 running", 60, 2, () => kubectl(["-n", "greenplum", "get", "pod", "master-0", "-o", "jsonpath={.status.phase}"]).stdout.trim() === "Running");
+    waitUntil("master-0's entrypoint decided", 30, 2, () => {
+        role = kubectl(["-n", "greenplum", "exec", "master-0", "-c", "greenplum", "--", "bash", "/opt/greenplum-k8s/scripts/ctl.sh", "role"]).stdout;
+        return /acting_master=master-1/.test(role);
+    });
+    record(SCENARIO, "old master back", { role: role.trim().split("\n").join(" ") });
+    expect(role).toMatch(/postmaster=stopped/);
+    expect(servingMasterIp()).toBe(podIp("master-1"));
+});
+
+test("pulumi up after the failover (the client Service changed to NodePort, state refreshed): clients stay on the promoted master", () => {
+    // The state learns the promoted selector and ConfigMap data; the program still says master-0 (ignored).
+    const refresh = stack.pulumiOk(["refresh", "--yes", "--skip-preview"]);
+    change({ "greenplum-k8s:greenplum": { service: { type: "NodePort" } } });
+    const preview = stack.pulumi(["preview", "--diff"]);
+    expect(preview.status).toBe(0);
+    const changes = (JSON.parse(stack.pulumiOk(["preview", "--json"]).stdout) as { steps: { urn: string; op: string; diffs?: string[]; detailedDiff?: unknown }[] }).steps
+        .filter((step) => step.op !== "same")
+        .map((step) => ({ resource: step.urn.split("::").pop(), op: step.op, diffs: step.diffs, detailedDiff: step.detailedDiff }));
+    record(SCENARIO, "preview after failover", { changes });
+    expect(preview.stdout).toMatch(/~ kubernetes:core\/v1:Service: \(update\)\s+\[id=greenplum\/greenplum\]/);
+    // The Service's type is the only property that changes. (After the refresh the engine also
+    // lists the master set as an update with no property diff; it changes nothing, see below.)
+    expect(Object.fromEntries(changes.map((c) => [c.resource, Object.keys(c.detailedDiff ?? {}).sort()]))).toEqual(
+        expect.objectContaining({ client: ["spec.externalTrafficPolicy", "spec.type"] }),
+    );
+    expect(changes.filter((c) => c.resource !== "client").filter((c) => c.op !== "update" || Object.keys(c.detailedDiff ?? {}).length > 0)).toEqual([]);
+    // The selector is not part of the change (ignoreChanges), and nothing is replaced.
+    expect(preview.stdout).not.toMatch(/pod-name|\(replace\)/);
+    const podsBefore = podStates();
+    const up = stack.up(15 * 60_000);
+    expect({ status: up.status, output: up.status === 0 ? "" : tail(up.stdout) }).toEqual({ status: 0, output: "" });
+    const podsAfter = podStates();
+    expect(Object.keys(podsBefore).filter((p) => podsAfter[p]?.uid !== podsBefore[p].uid)).toEqual([]);
+    const type = kubectlOk(["-n", "greenplum", "get", "service", "greenplum", "-o", "jsonpath={.spec.type}"]).trim();
+    const served = servingMasterIp();
+    record(SCENARIO, "up after failover", { refreshSeconds: refresh.seconds, upSeconds: up.seconds, serviceType: type, selector: serviceSelectsPod(), actingMaster: actingMaster(), endpoints: endpointIps() === podIp("master-1") ? "master-1" : endpointIps() });
+    expect(type).toBe("NodePort");
+    expect([actingMaster(), serviceSelectsPod(), endpointIps(), served]).toEqual(["master-1", "master-1", podIp("master-1"), podIp("master-1")]);
+    const again = stack.pulumi(["preview", "--expect-no-changes"]);
+    expect({ status: again.status, output: again.status === 0 ? "" : tail(again.stdout, 60) }).toEqual({ status: 0, output: "" });
+});
+
+test("gp-failover reinstate: the old master becomes the standby of the promoted one, in sync, its old data moved aside", () => {
+    const reinstate = gpFailover("reinstate");
+    expect({ status: reinstate.status, output: reinstate.status === 0 ? "" : `${reinstate.stdout}\n${reinstate.stderr}` }).toEqual({ status: 0, output: "" });
+    let rows: string[] = [];
+    const syncedAfter = secondsUntil(40, 3, () => {
+        rows = runApp("app", client, outputs, sql("select role, mode, status, hostname from gp_segment_configuration where content = -1 order by role")).logs.trim().split("\n");
+        // Greenplum reports the master's own row as "n" after gpinitsystem and "s" after gpinitstandby.
+        return rows.length === 2 && rows[0].startsWith("m|s|u|") && /^p\|[ns]\|u\|/.test(rows[1]);
+    });
+    const count = runApp("app", client, outputs, sql("select count(*) from failover_rows")).logs.trim();
+    record(SCENARIO, "reinstate", { reinstateSeconds: reinstate.seconds, standbyInSyncAfterSeconds: syncedAfter, masters: rows.join(" "), rows: count });
+    if (syncedAfter === undefined) console.log(`reinstate printed:\n${reinstate.stdout}\nmaster-0 log:\n${kubectl(["-n", "greenplum", "logs", "master-0", "--tail=60"]).stdout}`);
+    expect(reinstate.stdout).toMatch(/old data on master-0: \/greenplum\/data-1\.old-/);
+    expect(rows[0]).toMatch(/^m\|s\|u\|master-0\./);
+    expect(rows[1]).toMatch(/^p\|[ns]\|u\|master-1\./);
+    expect(Number(count)).toBeGreaterThan(0);
+});
+
 test("a pod template change (segment memory): up updates the sets and restarts no pod (OnDelete)", () => {
     const before = podStates();
-    stack.setConfig(ha("1536Mi"));
+    change({ "greenplum-k8s:greenplum": { segments: { memory: "1536Mi" } } });
     const preview = stack.pulumi(["preview", "--diff"]);
     expect(preview.status).toBe(0);
     // An in-place update of the sets (the memory limit and Greenplum's memory settings), never a replacement.
@@ -137,7 +290,7 @@ test("a pod template change (segment memory): up updates the sets and restarts n
 test("a volume size change (immutable volumeClaimTemplates): the preview shows the sets' annotation changing, never a replacement, and up keeps every pod and claim", () => {
     const claimsBefore = kubectlOk(["-n", "greenplum", "get", "pvc", "-o", "jsonpath={range .items[*]}{.metadata.uid} {end}"]).trim();
     const before = podStates();
-    stack.setConfig(mergeConfig(ha("1536Mi"), { "greenplum-k8s:greenplum": { segments: { storage: "20Gi" } } }));
+    change({ "greenplum-k8s:greenplum": { segments: { storage: "20Gi" } } });
     const preview = stack.pulumi(["preview", "--diff"]);
     expect(preview.status).toBe(0);
     expect(preview.stdout).toMatch(/greenplum-k8s\/volume-claim\S*\s*:\s*"10Gi on greenplum-data" => "20Gi on greenplum-data"/);

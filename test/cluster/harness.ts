@@ -120,6 +120,11 @@ export class Stack {
         return command("pulumi", [...args, "--stack", this.name, "--config-file", this.configFile, "--non-interactive"], { timeoutMs });
     }
 
+    /** A command that takes the stack but not a config file (`pulumi state ...`). */
+    pulumiState(args: string[]): CommandResult {
+        return command("pulumi", ["state", ...args, "--stack", this.name, "--non-interactive"]);
+    }
+
     pulumiOk(args: string[], timeoutMs = 120_000): CommandResult {
         const r = this.pulumi(args, timeoutMs);
         if (r.status !== 0) throw new Error(`pulumi ${args.join(" ")} failed (${r.status}):\n${tail(r.stdout)}\n${tail(r.stderr)}`);

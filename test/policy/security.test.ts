@@ -7,10 +7,11 @@ import {
     imagesPinned,
     loadBalancer,
     networkPolicies,
+    pgHba,
     podSecurity,
     secretEnv,
-    unpinnedReason,
 } from "../../policy/rules/security";
+import { unpinnedReason } from "../../policy/rules/image-pins";
 import { T, greenplumStatefulSet, networkPolicy, restrictedContainer, restrictedPodSpec, runResourcePolicy, runStackPolicy, urnOf, type Obj } from "./helpers";
 
 const ss = { type: T.statefulSet, name: "segment-a" };
@@ -96,14 +97,45 @@ describe("no-secret-literals-in-env", () => {
     });
 });
 
+describe("greenplum-pg-hba", () => {
+    const master = (hba: string) => {
+        const props = greenplumStatefulSet("master");
+        props.spec.template.spec.containers[0].env.push({ name: "GP_HBA_EXTRA", value: hba });
+        return { type: T.statefulSet, name: "master", props };
+    };
+
+    it("passes md5 for a network and trust for one host", () => {
+        expect(runResourcePolicy(pgHba, master("host all all 10.0.0.0/8 md5\nhost all etl 10.1.2.3/32 trust"))).toEqual([]);
+    });
+
+    it("refuses, in the rendered master pod, what the config check refuses: a netmask-form network trusted, a method Greenplum does not know", () => {
+        expect(runResourcePolicy(pgHba, master("host all all 10.0.0.0 255.0.0.0 trust\nhost all all 10.0.0.0/8 MD5"))).toEqual([
+            'StatefulSet greenplum/master: GP_HBA_EXTRA (greenplum-k8s:greenplum.masterAndStandby.hostBasedAuthentication) line 1 ("host all all 10.0.0.0 255.0.0.0 trust") trusts every host in 10.0.0.0 mask 255.0.0.0, which hides authentication bugs: use md5 or scram-sha-256, or name one host (a.b.c.d/32 or an IPv6 address/128).',
+            'StatefulSet greenplum/master: GP_HBA_EXTRA (greenplum-k8s:greenplum.masterAndStandby.hostBasedAuthentication) line 2 ("host all all 10.0.0.0/8 MD5") has authentication method "MD5", which Greenplum does not know (methods are lower case: md5).',
+        ]);
+    });
+
+    it("refuses password for one host in production only", () => {
+        const resource = master("host all etl 10.1.2.3/32 password");
+        expect(runResourcePolicy(pgHba, resource)).toEqual([]);
+        expect(runResourcePolicy(pgHba, resource, { production: true })).toEqual([expect.stringContaining("uses password, which sends the password in clear text")]);
+    });
+});
+
 describe("images-pinned", () => {
     it.each([
         ["woblerr/greenplum:6.27.1", undefined],
-        ["localhost:5000/greenplum:dev", undefined],
+        ["localhost:5000/greenplum:6.24.3-5a8295d6d4c1", undefined],
+        ["busybox:1_1.35.0-4_deb12u1_b1", undefined],
+        ["coredns/coredns:v1.12.4", undefined],
         [`quay.io/ceph/ceph@sha256:${"a".repeat(64)}`, undefined],
         ["woblerr/greenplum", "has no tag"],
         ["localhost:5000/greenplum", "has no tag"],
         ["woblerr/greenplum:latest", 'uses the tag "latest"'],
+        ["woblerr/greenplum:6", 'uses the tag "6", which names no full version and moves to new releases'],
+        ["woblerr/greenplum:6.27", 'uses the tag "6.27", which names no full version and moves to new releases'],
+        ["postgres:16-alpine", 'uses the tag "16-alpine", which names no full version and moves to new releases'],
+        ["localhost:5000/greenplum:dev", 'uses the tag "dev", which names no full version and moves to new releases'],
     ])("unpinnedReason(%s) is %s", (image, reason) => {
         expect(unpinnedReason(image)).toBe(reason);
     });

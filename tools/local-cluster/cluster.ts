@@ -15,6 +15,7 @@ import { API_SERVER_URL, cniConfig, containerdConfig, kubeconfig, kubeletConfig,
 import { apiserverArgs, containerdArgs, controllerManagerArgs, etcdArgs, kubeletArgs, kubeProxyArgs, kubeRouterArgs, schedulerArgs, type ControlPlane } from "./daemons";
 import { binaryImage, busyboxImage, greenplumImage, importImage, pauseImage, type BuiltImage } from "./images";
 import {
+    blackholeRoutesIn,
     clusterIpsets,
     leftoverChains,
     removeClusterChains,
@@ -29,7 +30,7 @@ import {
     unmountUnder,
 } from "./machine";
 import { ensurePki } from "./pki";
-import { API_SERVICE_IP, BRIDGE, CLUSTER_DOMAIN, directories, DNS_SERVICE_IP, NODE_INTERFACE, NODE_IP, NODE_NAME, planProblems, PORTS, PREFIX, statePaths, type StatePaths } from "./plan";
+import { API_SERVICE_IP, BRIDGE, CLUSTER_DOMAIN, directories, DNS_SERVICE_IP, LAB_RANGE, NODE_INTERFACE, NODE_IP, NODE_NAME, planProblems, PORTS, PREFIX, statePaths, type StatePaths } from "./plan";
 import { processesMatching, runningPid, startDaemon, stopDaemon, stopPid } from "./processes";
 import { findUnservedPlugins, missingPluginsMessage } from "./pulumi-plugins";
 import { have, run, waitFor } from "./shell";
@@ -348,6 +349,7 @@ export function leftovers(ctx: Context, chainsBefore = readMachineRecord(ctx.pat
     }
     const links = run("ip", ["-o", "link", "show"], { allowFail: true }).stdout;
     for (const m of links.matchAll(/^\d+:\s+([^:@\s]+)/gm)) if (m[1].startsWith(`${PREFIX}-`) || m[1] === BRIDGE || m[1] === NODE_INTERFACE) found.push(`interface ${m[1]}`);
+    for (const destination of blackholeRoutesIn(run("ip", ["route", "show", "type", "blackhole"], { allowFail: true }).stdout)) if (destination === LAB_RANGE) found.push(`route blackhole ${destination}`);
     for (const chain of leftoverChains(chainsBefore)) found.push(`iptables chain ${chain}`);
     if (have("ipset")) for (const set of clusterIpsets(run("ipset", ["list", "-n"], { allowFail: true }).stdout)) found.push(`ipset ${set}`);
     if (have("nft")) for (const m of run("nft", ["list", "tables"], { allowFail: true }).stdout.matchAll(/^table (\S+) (\S+)$/gm)) if (/kube|gpkl/.test(m[2])) found.push(`nftables table ${m[1]} ${m[2]}`);
@@ -381,7 +383,8 @@ export async function down(ctx: Context, keepCache: boolean): Promise<string[]> 
     await stopDaemon(pids, "containerd");
     // Shims (and whatever they still hold) outlive containerd: stop those of our socket.
     for (const pid of processesMatching(ctx.paths.containerdSocket)) await stopPid(pid, 5000);
-    for (const name of ["kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]) await stopDaemon(pids, name);
+    // kwok (the gke layout check's, if a run was interrupted) first: it talks to the API server.
+    for (const name of ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]) await stopDaemon(pids, name);
     for (const cgroupRoot of fs.existsSync("/sys/fs/cgroup") ? fs.readdirSync("/sys/fs/cgroup") : []) {
         const procs = path.join("/sys/fs/cgroup", cgroupRoot, "kubepods");
         if (!fs.existsSync(procs)) continue;

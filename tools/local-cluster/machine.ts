@@ -80,6 +80,18 @@ function iptables(args: string[], allowFail = false) {
     return run("iptables", ["-w", "5", ...args], { allowFail });
 }
 
+/**
+ * Every lab address without a more specific route (the pod bridge, the Service range, the node's
+ * own address) is dropped here rather than sent to the default route: the layout check's fake
+ * nodes and pods have addresses that nothing answers, and none of them may ever leave the machine.
+ */
+export const LAB_BLACKHOLE_ROUTE = ["blackhole", LAB_RANGE];
+
+/** The destinations of `ip route show type blackhole` output. */
+export function blackholeRoutesIn(routes: string): string[] {
+    return [...routes.matchAll(/^blackhole (\S+)/gm)].map((m) => m[1]);
+}
+
 export function setUpMachineNetwork(): void {
     for (const [name, value] of Object.entries(SYSCTLS_SET_BY_UP)) writeSysctl(name, value);
     if (run("ip", ["link", "show", NODE_INTERFACE], { allowFail: true }).status !== 0) {
@@ -92,6 +104,7 @@ export function setUpMachineNetwork(): void {
     // everything) instead of following the default route off the machine. Not a blackhole route:
     // that would fail the machine's own connect() before kube-proxy's OUTPUT rules could translate it.
     run("ip", ["route", "replace", SERVICE_CIDR, "dev", NODE_INTERFACE]);
+    run("ip", ["route", "replace", ...LAB_BLACKHOLE_ROUTE]);
     for (const [hook, rules] of Object.entries(isolationRules())) {
         const chain = isolationChain(hook);
         if (iptables(["-n", "-L", chain], true).status !== 0) iptables(["-N", chain]);
@@ -139,6 +152,7 @@ export function removeInterfaces(): void {
     for (const m of links.matchAll(/^\d+:\s+([^:@\s]+)(?:@\S+)?:.*master (\S+)/gm)) if (m[2] === BRIDGE) run("ip", ["link", "del", m[1]], { allowFail: true });
     for (const m of links.matchAll(/^\d+:\s+([^:@\s]+)/gm)) if (m[1].startsWith(`${PREFIX}-`)) run("ip", ["link", "del", m[1]], { allowFail: true });
     run("ip", ["route", "del", SERVICE_CIDR], { allowFail: true });
+    run("ip", ["route", "del", ...LAB_BLACKHOLE_ROUTE], { allowFail: true });
 }
 
 export function removeIsolation(): void {

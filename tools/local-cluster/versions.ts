@@ -102,6 +102,15 @@ export const GO_PIECES: GoPiece[] = [
         ldflags: { "main.VERSION": "v0.0.37" },
     },
     {
+        // Keeps the gke layout check's fake nodes Ready and their pods Running, with no kubelet
+        // (test/cluster/gke-layout.cluster.ts starts it; cluster:up only builds it).
+        name: "kwok",
+        module: "sigs.k8s.io/kwok",
+        version: "v0.8.0",
+        packages: [{ path: "sigs.k8s.io/kwok/cmd/kwok", binary: "kwok" }],
+        ldflags: {},
+    },
+    {
         name: "pulumi",
         module: "github.com/pulumi/pulumi/pkg/v3",
         version: `v${PULUMI_VERSION}`,

@@ -207,6 +207,7 @@ master_main() {
     non_acting_boot
   fi
   while :; do
+    gpk_refresh_ssh
     gpk_start_sshd
     case "$GPK_MODE" in
     acting)
@@ -297,6 +298,7 @@ segment_main() {
     log_info "no segment data yet in ${dir}: waiting for gpinitsystem on the master"
   fi
   while :; do
+    gpk_refresh_ssh
     gpk_start_sshd
     if [[ "${GP_ONESHOT:-0}" == 1 ]]; then
       log_info "GP_ONESHOT=1: exiting after one pass"

@@ -304,6 +304,20 @@ gpk_copy_secret() {
   chmod "$mode" "$dst"
 }
 
+# The ssh Secret can change under running pods: after a production destroy the next up makes new
+# keys, and the kubelet updates every pod's mounted copy within a sync. Each supervision pass
+# re-installs them when they differ, so a pod restarted later and the pods still running trust
+# each other again (sshd reads host keys and authorized_keys per connection).
+gpk_refresh_ssh() {
+  local d="${HOME}/.ssh" installed
+  installed="$(cat "$d/id_rsa" "$d/authorized_keys" "$d/sshd/ssh_host_ed25519_key.pub" 2>/dev/null)" || installed=""
+  if [[ "$(cat "$GP_SSH_SECRET_DIR/id_rsa" "$GP_SSH_SECRET_DIR/id_rsa.pub" "$GP_SSH_SECRET_DIR/ssh_host_ed25519_key.pub")" == "$installed" ]]; then
+    return 0
+  fi
+  log_info "the ssh keys in ${GP_SSH_SECRET_DIR} changed: re-installing them and known_hosts"
+  gpk_setup_ssh
+}
+
 # User key, authorized_keys, deterministic known_hosts (one host key shared by every pod,
 # so no trust-on-first-use) and the client config every Greenplum utility inherits.
 gpk_setup_ssh() {

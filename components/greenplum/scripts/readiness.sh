@@ -2,8 +2,9 @@
 # shellcheck source-path=SCRIPTDIR
 # readinessProbe: bash /opt/greenplum-k8s/scripts/readiness.sh
 # Exit 0 when this pod can do its job, 1 otherwise; prints one line saying why.
-#   acting master: SQL answers and every content 0..N-1 has an up primary (a failed-over but
-#                  serving cluster stays ready; mirror resync is the supervisor's job)
+#   acting master: the first init finished, SQL answers and every content 0..N-1 has an up
+#                  primary (a failed-over but serving cluster stays ready; mirror resync is
+#                  the supervisor's job)
 #   standby master and mirrors: pg_isready exit 64 (PQPING_MIRROR_READY) and this pod's wal
 #                  receiver runs, i.e. it is connected to the instance it replicates
 #   segments:      pg_isready exit 0 (an acting primary, including a promoted mirror), or as a
@@ -52,7 +53,15 @@ describe_rc() {
 }
 
 check_acting_master() {
-  local up
+  local up state
+  # Ready only once the first init is done: after gpinitsystem come the standby, the password,
+  # the client lines of pg_hba.conf and the database; before them an app is refused ("no
+  # pg_hba.conf entry"), and pulumi up, which waits for this, would return too early. A
+  # promoted standby has no init state of its own and is judged by SQL alone.
+  state="$(gpk_read_init_state)"
+  case "$state" in
+  gpinitsystem-started | gpinitsystem-done) not_ready "acting master $(gpk_self): the first init is not finished (${state}): the standby, password, client pg_hba lines and database come next" ;;
+  esac
   up="$(GP_PSQL_CONNECT_TIMEOUT=3 gpk_psql 2>/dev/null <<<"-- gpk:ready-primaries
 SELECT count(DISTINCT content) FROM gp_segment_configuration
 WHERE content >= 0 AND role = 'p' AND status = 'u';")" || not_ready "acting master $(gpk_self): SQL does not answer on port ${GP_MASTER_PORT}"

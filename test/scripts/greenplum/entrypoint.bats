@@ -138,6 +138,27 @@ EOF
   grep -qx "export MASTER_DATA_DIRECTORY=$GP_DATA_ROOT/data-1" "$GP_RUN_DIR/env.sh"
 }
 
+@test "ssh keys replaced in the Secret (a production destroy, then up): the next supervision pass re-installs them and known_hosts" {
+  export GP_MIRRORS=true
+  run_script entrypoint.sh
+  expect_status 0
+  echo 'NEW-PRIVATE-USER-KEY' >"$GP_SSH_SECRET_DIR/id_rsa"
+  echo 'ssh-rsa AAAANEWUSERKEY gpadmin@greenplum-k8s' >"$GP_SSH_SECRET_DIR/id_rsa.pub"
+  echo 'ssh-ed25519 AAAANEWHOSTKEY greenplum-k8s-host' >"$GP_SSH_SECRET_DIR/ssh_host_ed25519_key.pub"
+  # A running pod: the entrypoint re-executed in place skips the start-up ssh set-up.
+  GPK_KEEP_SSHD=1 run_script entrypoint.sh
+  expect_status 0
+  expect_output_has "the ssh keys in $GP_SSH_SECRET_DIR changed: re-installing them and known_hosts"
+  [[ "$(cat "$HOME/.ssh/id_rsa")" == NEW-PRIVATE-USER-KEY ]]
+  [[ "$(cat "$HOME/.ssh/authorized_keys")" == "ssh-rsa AAAANEWUSERKEY gpadmin@greenplum-k8s" ]]
+  grep -qxF "[segment-b-1]:2222,[segment-b-1.$FQ]:2222 ssh-ed25519 AAAANEWHOSTKEY" "$HOME/.ssh/known_hosts"
+  ! grep -q AAAAHOSTKEY "$HOME/.ssh/known_hosts"
+  # Unchanged keys: nothing re-installed.
+  GPK_KEEP_SSHD=1 run_script entrypoint.sh
+  expect_status 0
+  [[ "$output" != *"ssh keys"*"changed"* ]]
+}
+
 @test "restart with data present takes the gpstart path, not gpinitsystem" {
   make_master_data
   set_init_state done

@@ -18,6 +18,19 @@ setup() {
   expect_output_has "ready: acting master master-0: SQL answers, 2/2 contents have an up primary"
 }
 
+@test "readiness: acting master is not ready until the first init is done (standby, password, client pg_hba lines, database)" {
+  psql_answer ready-primaries 2
+  for state in gpinitsystem-started gpinitsystem-done; do
+    set_init_state "$state"
+    run_script readiness.sh
+    expect_status 1
+    expect_output_has "not ready: acting master master-0: the first init is not finished (${state}): the standby, password, client pg_hba lines and database come next"
+  done
+  set_init_state done
+  run_script readiness.sh
+  expect_status 0
+}
+
 @test "readiness: acting master is not ready while a content has no up primary" {
   psql_answer ready-primaries 1
   run_script readiness.sh
