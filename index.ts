@@ -47,6 +47,7 @@ export = async function main(): Promise<Record<string, unknown>> {
         placement: cluster.greenplumPlacement,
         zoneCount: cluster.zoneCount,
         onGke: config.target.kind === "gke",
+        kubectlAccess: cluster.kubectlAccess,
     });
 
     return {

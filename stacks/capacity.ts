@@ -281,6 +281,17 @@ export function withDerivedResources(config: Config, unset: UnsetResources): Con
     };
 }
 
+/** The least memory the capacity model suggests for a Greenplum pod (its vmem floor message says so). */
+const MIN_GREENPLUM_MEMORY = "1Gi";
+
+/** The most primaries (below the config's) that the pool holds at these sizes; undefined when not even one does. */
+function mostPrimariesThatFit(pool: Pool, pods: GreenplumPods, segment: Resources, master: Resources): number | undefined {
+    for (let primaries = pods.primaries - 1; primaries >= 1; primaries--) {
+        if (schedulable(pool, { ...pods, primaries, segments: primaries * (pods.mirrors ? 2 : 1) }, segment, master)) return primaries;
+    }
+    return undefined;
+}
+
 function requested(cpu: string, memory: string): Resources {
     return { milli: cpu === "" ? 0 : millicores(cpu), mib: memory === "" ? 0 : mebibytes(memory) };
 }
@@ -290,12 +301,16 @@ export function capacityProblems(config: Config): Problem[] {
     const problems: Problem[] = [];
     const gp = config.greenplum;
     const pods = greenplumPods(gp);
-    const segment = requested(gp.segments.cpu, gp.segments.memory);
-    const master = requested(gp.masterAndStandby.cpu, gp.masterAndStandby.memory);
+    // A set below Greenplum's memory floor is judged at the floor: that is what its own fix gives it,
+    // so the placement message below never asks for less than the floor message does.
+    const atLeastFloor = (memory: string) => (memory !== "" && vmemProtectLimitMb(memory) < MIN_VMEM_PROTECT_LIMIT_MB ? MIN_GREENPLUM_MEMORY : memory);
+    const segment = requested(gp.segments.cpu, atLeastFloor(gp.segments.memory));
+    const master = requested(gp.masterAndStandby.cpu, atLeastFloor(gp.masterAndStandby.memory));
+    const floored = (memory: string) => (atLeastFloor(memory) === memory ? "" : ` (counted at the ${MIN_GREENPLUM_MEMORY} floor, not ${memory})`);
 
     for (const [set, memory] of [["segments", gp.segments.memory], ["masterAndStandby", gp.masterAndStandby.memory]] as const) {
-        if (memory !== "" && vmemProtectLimitMb(memory) < MIN_VMEM_PROTECT_LIMIT_MB) {
-            problems.push([["greenplum", set, "memory"], `${memory} leaves Greenplum a gp_vmem_protect_limit of ${vmemProtectLimitMb(memory)} MB (under ${MIN_VMEM_PROTECT_LIMIT_MB}): give the pods at least 1Gi`]);
+        if (atLeastFloor(memory) !== memory) {
+            problems.push([["greenplum", set, "memory"], `${memory} leaves Greenplum a gp_vmem_protect_limit of ${vmemProtectLimitMb(memory)} MB (under ${MIN_VMEM_PROTECT_LIMIT_MB}): give the pods at least ${MIN_GREENPLUM_MEMORY}`]);
         }
     }
 
@@ -314,20 +329,32 @@ export function capacityProblems(config: Config): Problem[] {
     // An existing cluster's nodes are unknown here: nothing to check them against.
     if (!pool) return problems;
 
+    if (pods.antiAffinity && pool.nodes === 1) {
+        // No size fits: anti-affinity needs a second node whatever the pods request.
+        problems.push([
+            ["greenplum", "segments", "antiAffinity"],
+            `needs the master and standby, and each primary and its mirror, on different nodes, and ${pool.description} is one node: ` +
+                "set greenplum.masterAndStandby.antiAffinity and greenplum.segments.antiAffinity to no",
+        ]);
+        return problems;
+    }
     if (!schedulable(pool, pods, segment, master)) {
         const podCount = pods.masters + pods.segments;
         const layout = pods.antiAffinity ? "; with antiAffinity the master and standby need different nodes, and primaries and mirrors disjoint sets of nodes" : "";
         const derived = config.target.kind === "gke" ? deriveSizes(pool, pods) : undefined;
+        const fewer = derived ? undefined : mostPrimariesThatFit(pool, pods, segment, master);
         const hint = derived
             ? `; sizes that fit: segments ${show(derived.segment)}, masterAndStandby ${show(derived.master)} (leave cpu and memory unset to get them)`
-            : "";
+            : fewer
+              ? `; at these sizes ${fewer} primary segment${fewer === 1 ? "" : "s"} fit (greenplum.segments.primarySegmentCount: ${fewer})`
+              : "";
         const keys = config.target.kind === "gke"
             ? "greenplum.segments.cpu/memory, greenplum.masterAndStandby.cpu/memory, gke.nodePools.greenplum.machineType or gke.nodePools.greenplum.nodeCountPerZone"
             : "greenplum.segments.cpu/memory, greenplum.masterAndStandby.cpu/memory or greenplum.segments.primarySegmentCount";
         problems.push([
             ["greenplum", "segments"],
             `the ${podCount} Greenplum pods cannot all be scheduled on ${pool.description}, each offering Greenplum ${show(pool.free)}: ` +
-                `segments request ${show(segment)} × ${pods.segments}, masterAndStandby ${show(master)} × ${pods.masters}${layout}. Change ${keys}${hint}`,
+                `segments request ${show(segment)}${floored(gp.segments.memory)} × ${pods.segments}, masterAndStandby ${show(master)}${floored(gp.masterAndStandby.memory)} × ${pods.masters}${layout}. Change ${keys}${hint}`,
         ]);
     }
     return problems;

@@ -102,16 +102,18 @@ export function bytesOf(text: string): number | undefined {
 /** The least memory a Greenplum pod is given: less is a unit slip ("512" bytes, "64k"), not a sizing. */
 export const MIN_MEMORY_BYTES = 64 * 2 ** 20;
 
-/** Memory: bytes with a binary or decimal unit ("16Gi", "512Mi"), at least 64Mi; "" means no limit. */
+/** Memory: bytes with a binary or decimal unit ("16Gi", "2Gi"), at least 64Mi; "" means no limit. Suggestions respect the capacity model's 1Gi floor for a Greenplum pod. */
 export function memoryProblem(text: string): string | undefined {
     if (text === "") return undefined;
     const quantity = splitQuantity(text);
     if (quantity?.suffix === "m") {
-        return `must be an amount of memory such as "512Mi" or "16Gi": "m" means thousandths, so this is ${quantity.amount / 1000} bytes; write "${quantity.amount}Mi"`;
+        const meant = `${quantity.amount}Mi`;
+        const write = quantity.amount >= 1024 ? `write "${meant}"` : `write "1Gi" ("${meant}" is under a Greenplum pod's 1Gi floor)`;
+        return `must be an amount of memory such as "2Gi" or "16Gi": "m" means thousandths, so this is ${quantity.amount / 1000} bytes; ${write}`;
     }
     const bytes = bytesOf(text);
-    if (bytes === undefined) return `must be an amount of memory such as "512Mi" or "16Gi", or "" for no limit`;
-    if (bytes < MIN_MEMORY_BYTES) return `must be at least "64Mi"; ${bytes} bytes is a unit slip, e.g. "512Mi" or "16Gi"`;
+    if (bytes === undefined) return `must be an amount of memory such as "2Gi" or "16Gi", or "" for no limit`;
+    if (bytes < MIN_MEMORY_BYTES) return `must be at least "1Gi" for a Greenplum pod; ${bytes} bytes is a unit slip, e.g. "2Gi" or "16Gi"`;
     return undefined;
 }
 

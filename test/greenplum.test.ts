@@ -125,6 +125,8 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
         expect(gke.object("StatefulSet", "master").metadata.annotations).toMatchObject({ "pulumi.com/waitFor": "jsonpath={.status.readyReplicas}" });
         expect(gke.object("StatefulSet", "master").metadata.annotations).not.toHaveProperty("pulumi.com/skipAwait");
         expect(gke.resource(STATEFUL_SET, "master").options.customTimeouts).toEqual({ create: "1980s", update: "600s", delete: "" });
+        // A create that times out is explained (first-init.ts), never retried.
+        expect(["master", "segment-a", "segment-b"].map((set) => gke.resource(STATEFUL_SET, set).options.onErrorHooks)).toEqual([["greenplum-first-init-diagnosis"], [], []]);
         // The client Service comes after the sets; its own await passes when no pod has an address at all.
         const client = gke.resource("kubernetes:core/v1:Service", "client");
         for (const set of ["master", "segment-a", "segment-b"]) expect(client.options.dependencies).toContain(gke.resource(STATEFUL_SET, set).urn);

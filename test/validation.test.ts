@@ -125,7 +125,7 @@ describe("each mistake a newcomer makes is refused with the key, the value and t
 
     test('memory "512m" is half a byte', () => {
         expect(problemsOf({ ...minikube, greenplum: { segments: { memory: "512m" } } })).toEqual([
-            'greenplum-k8s:greenplum.segments.memory: must be an amount of memory such as "512Mi" or "16Gi": "m" means thousandths, so this is 0.512 bytes; write "512Mi" (got "512m")',
+            'greenplum-k8s:greenplum.segments.memory: must be an amount of memory such as "2Gi" or "16Gi": "m" means thousandths, so this is 0.512 bytes; write "1Gi" ("512Mi" is under a Greenplum pod\'s 1Gi floor) (got "512m")',
         ]);
     });
 
@@ -296,8 +296,8 @@ describe("rules: a failing and a passing case each", () => {
 
     test("memory is bytes with a unit, not a unit slip", () => {
         for (const ok of ["16Gi", "512Mi", "1G", "", "67108864"]) expect(memoryProblem(ok)).toBeUndefined();
-        expect(memoryProblem("512")).toBe('must be at least "64Mi"; 512 bytes is a unit slip, e.g. "512Mi" or "16Gi"');
-        expect(memoryProblem("lots")).toBe('must be an amount of memory such as "512Mi" or "16Gi", or "" for no limit');
+        expect(memoryProblem("512")).toBe('must be at least "1Gi" for a Greenplum pod; 512 bytes is a unit slip, e.g. "2Gi" or "16Gi"');
+        expect(memoryProblem("lots")).toBe('must be an amount of memory such as "2Gi" or "16Gi", or "" for no limit');
     });
 
     test("storage has a unit and is more than nothing", () => {

@@ -192,6 +192,7 @@ export function chartChildren(expanded: ExpandedChart): RegisteredResource[] {
                 ignoreChanges: [],
                 aliases: [],
                 transforms: 0,
+                onErrorHooks: [],
             },
         };
     });

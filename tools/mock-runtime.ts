@@ -35,6 +35,8 @@ export interface RegisteredResource {
         customTimeouts?: { create: string; update: string; delete: string };
         /** How many transforms (`transforms` option) the engine would call for this resource's children. */
         transforms: number;
+        /** Names of the error hooks (`hooks.onError`) the engine would call when an operation on it fails. */
+        onErrorHooks: string[];
     };
 }
 
@@ -54,10 +56,12 @@ interface RegisterRequest {
     getAliasesList(): { getSpec(): { getType(): string; getName(): string } | undefined }[];
     getCustomtimeouts(): { getCreate(): string; getUpdate(): string; getDelete(): string } | undefined;
     getTransformsList(): unknown[];
+    getHooks(): { getOnErrorList(): string[] } | undefined;
 }
 type Callback = (err: unknown, response?: { getUrn(): string }) => void;
 interface Monitor {
     registerResource(req: RegisterRequest, callback: Callback): Promise<void>;
+    registerErrorHook?(req: unknown, callback: (err: unknown) => void): void;
 }
 
 export interface ProgramRun {
@@ -162,6 +166,8 @@ export async function runProgram(
     );
     // The mocks API does not show resource options; read them from each registration request.
     const monitor = settings.getMonitor() as unknown as Monitor;
+    // The mock monitor has no hook registry: accept error hooks (nothing fails under mocks, so none is called).
+    monitor.registerErrorHook = (_req, callback) => callback(null);
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req, callback) => {
         const timeouts = req.getCustomtimeouts();
@@ -185,6 +191,7 @@ export async function runProgram(
                 }),
                 ...(timeouts ? { customTimeouts: { create: timeouts.getCreate(), update: timeouts.getUpdate(), delete: timeouts.getDelete() } } : {}),
                 transforms: req.getTransformsList().length,
+                onErrorHooks: req.getHooks()?.getOnErrorList() ?? [],
             },
         };
         resources.push(resource);

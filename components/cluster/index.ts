@@ -33,6 +33,8 @@ export class Cluster extends pulumi.ComponentResource {
     public readonly greenplumPlacement: NodePlacement;
     /** Where Ceph daemons go (the tainted GKE Ceph pool; anywhere elsewhere). */
     public readonly cephPlacement: NodePlacement;
+    /** kubectl's flags for this cluster when it is a kubeconfig context (not gke: its kubeconfig exists only in the state). */
+    public readonly kubectlAccess?: string[];
 
     constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         // The alias keeps the URNs of stacks created while this component was `target:Target`:
@@ -69,6 +71,7 @@ export class Cluster extends pulumi.ComponentResource {
             }, { parent: this });
             this.greenplumPlacement = {};
             this.cephPlacement = {};
+            this.kubectlAccess = ["--context", context, ...(target.kubeconfig ? ["--kubeconfig", target.kubeconfig] : [])];
         }
 
         this.registerOutputs({ kubeconfig: this.kubeconfig, zoneCount: this.zoneCount });

@@ -24,6 +24,7 @@ import {
     SSH_SECRET,
     type SetName,
 } from "./naming";
+import { claimPhases, firstInitFailureMessage, greenplumClaims } from "./first-init";
 import { networkPolicyArgs } from "./network-policies";
 import { clientServiceArgs, headlessServiceArgs, INITIAL_ACTING_MASTER } from "./services";
 import { firstInitTimeoutSeconds } from "./sizing";
@@ -68,6 +69,8 @@ export interface GreenplumClusterArgs {
     placement: NodePlacement;
     zoneCount: number;
     onGke: boolean;
+    /** kubectl's flags for this cluster (context, kubeconfig), when it has a kubeconfig file: a failed first init then reads the claims' phases. */
+    kubectlAccess?: string[];
 }
 
 /**
@@ -175,6 +178,17 @@ export class GreenplumCluster extends pulumi.ComponentResource {
         new k8s.core.v1.Service("headless", takenOver(headlessServiceArgs(namespaceName)), inNamespace);
 
         const initTimeout = `${firstInitTimeoutSeconds(gp)}s`;
+        // Resolved before the sets are created, so before their create can fail.
+        let stackClass = "";
+        pulumi.output(args.storageClassName).apply((className) => (stackClass = className));
+        const firstInitDiagnosis = new pulumi.ErrorHook(`${name}-first-init-diagnosis`, (failure) => {
+            if (failure.failedOperation === "create") {
+                const phases = args.kubectlAccess ? claimPhases(args.kubectlAccess, namespaceName) : undefined;
+                void pulumi.log.error(firstInitFailureMessage({ namespace: namespaceName, timeout: `${firstInitTimeoutSeconds(gp) / 60} minutes`, claims: greenplumClaims(gp, stackClass), phases }));
+            }
+            // Never retry: the set exists; a retried create would only wait again.
+            return false;
+        });
         const sets: SetName[] = gp.segments.mirrors ? [MASTER_SET, PRIMARY_SET, MIRROR_SET] : [MASTER_SET, PRIMARY_SET];
         const statefulSets: k8s.apps.v1.StatefulSet[] = [];
         for (const set of sets) {
@@ -198,7 +212,7 @@ export class GreenplumCluster extends pulumi.ComponentResource {
                 retainOnDelete: production,
                 // The master set waits for a ready master (statefulset.ts awaitAnnotations): the first
                 // init on create, a serving master on a later change.
-                ...(set === MASTER_SET ? { customTimeouts: { create: initTimeout, update: `${CLIENT_SERVICE_UPDATE_TIMEOUT_SECONDS}s` } } : {}),
+                ...(set === MASTER_SET ? { customTimeouts: { create: initTimeout, update: `${CLIENT_SERVICE_UPDATE_TIMEOUT_SECONDS}s` }, hooks: { onError: [firstInitDiagnosis] } } : {}),
             }));
             new k8s.policy.v1.PodDisruptionBudget(set, takenOver(podDisruptionBudgetArgs(set, namespaceName, production)), inNamespace);
         }

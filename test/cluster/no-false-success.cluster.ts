@@ -1,6 +1,7 @@
 /**
  * `pulumi up` never reports success without a database: a stack whose claims can never bind
- * fails at its (shortened) init timeout, naming the master set it waited on.
+ * fails at its (shortened) init timeout, naming the master set it waited on and, in our words
+ * (components/greenplum/first-init.ts, an onError hook), the Pending claims and their class.
  */
 import { images, kubectlOk, localDevConfig, record, Stack, tail } from "./harness";
 
@@ -22,7 +23,7 @@ afterAll(() => {
     stack.remove();
 });
 
-test(`claims that can never bind: up fails after its ${TIMEOUT_MINUTES}-minute init timeout, naming the master set`, () => {
+test(`claims that can never bind: up fails after its ${TIMEOUT_MINUTES}-minute init timeout, naming the master set, the Pending claims and their class`, () => {
     expect(images().greenplum).toBeTruthy();
     const up = stack.up(10 * 60_000);
     const claims = kubectlOk(["-n", "gp-unbound", "get", "pvc", "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.phase} {end}"]).trim();
@@ -31,6 +32,8 @@ test(`claims that can never bind: up fails after its ${TIMEOUT_MINUTES}-minute i
     const output = tail(up.stdout, 80);
     expect(output).toMatch(/StatefulSet master/);
     expect(output).toMatch(/readyReplicas/);
+    expect(output).toContain(`Greenplum's first init did not finish within ${TIMEOUT_MINUTES} minutes`);
+    expect(output).toContain('3 of its 3 claims are not Bound: 3 are Pending (data-master-0, data-segment-a-0, data-segment-a-1 on class "does-not-exist")');
     expect(up.seconds).toBeGreaterThanOrEqual(TIMEOUT_MINUTES * 60);
     expect(up.seconds).toBeLessThan(TIMEOUT_MINUTES * 60 + 180);
     expect(claims).toMatch(/data-master-0=Pending/);
