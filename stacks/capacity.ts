@@ -108,7 +108,7 @@ export interface GreenplumPods {
     segments: number;
     primaries: number;
     mirrors: boolean;
-    /** Master and standby apart; primaries and mirrors on disjoint nodes (see antiAffinity in the statefulset). */
+    /** Master and standby apart, and the two copies of each segment (see antiAffinity in the statefulset). */
     antiAffinity: boolean;
 }
 
@@ -121,51 +121,62 @@ export interface Pool {
     allocatable: Resources;
 }
 
-function fitsIn(free: Resources, pod: Resources, count: number): boolean {
-    return pod.milli * count <= free.milli && pod.mib * count <= free.mib;
-}
+type PodKind = "master" | "primary" | "mirror";
 
-/** How many pods of size `pod` fit in `free` (Infinity for a pod that requests nothing). */
-function slots(free: Resources, pod: Resources): number {
-    if (free.milli < 0 || free.mib < 0) return -1;
-    const byCpu = pod.milli > 0 ? Math.floor(free.milli / pod.milli) : Infinity;
-    const byMemory = pod.mib > 0 ? Math.floor(free.mib / pod.mib) : Infinity;
-    return Math.min(byCpu, byMemory);
+/**
+ * Orders in which the scheduler may meet the pods: the three StatefulSets are created together and
+ * each creates its pods in a burst (Parallel), so any set's burst may come first, or they interleave.
+ */
+function creationOrders(pods: GreenplumPods): { kind: PodKind; index: number }[][] {
+    const sets: { kind: PodKind; count: number }[] = [
+        { kind: "master", count: pods.masters },
+        { kind: "primary", count: pods.primaries },
+        { kind: "mirror", count: pods.mirrors ? pods.primaries : 0 },
+    ];
+    const burst = (set: { kind: PodKind; count: number }) => Array.from({ length: set.count }, (_, index) => ({ kind: set.kind, index }));
+    const permutations = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]].map((order) => order.flatMap((i) => burst(sets[i])));
+    const longest = Math.max(...sets.map((s) => s.count));
+    const interleaved = Array.from({ length: longest }, (_, index) => sets.filter((s) => index < s.count).map((s) => ({ kind: s.kind, index }))).flat();
+    return [...permutations, interleaved];
 }
 
 /**
- * Whether every Greenplum pod can be placed on `pool`'s identical nodes. With anti-affinity the
- * master and standby need different nodes, and primaries and mirrors disjoint groups of nodes
- * (each avoids every node with a pod of the other set), so the search tries every split of the
- * nodes into a primary group and a mirror group and every spread of the masters over them.
+ * kube-scheduler's choices, one pod at a time: among the nodes the pod fits on (and, with
+ * anti-affinity, that hold neither the other master nor the other copy of its segment), the least
+ * allocated (NodeResourcesFit's default LeastAllocated score); `lastOnTie` picks the other end of a
+ * tie, since the scheduler breaks ties at random.
+ */
+function placesEveryPod(pool: Pool, pods: GreenplumPods, segment: Resources, master: Resources, sequence: { kind: PodKind; index: number }[], lastOnTie: boolean): boolean {
+    const nodes = Array.from({ length: pool.nodes }, () => ({ milli: 0, mib: 0, pods: [] as { kind: PodKind; index: number }[] }));
+    const room = (n: (typeof nodes)[number]) => ((pool.free.milli - n.milli) / Math.max(pool.free.milli, 1) + (pool.free.mib - n.mib) / Math.max(pool.free.mib, 1)) / 2;
+    for (const pod of sequence) {
+        const request = pod.kind === "master" ? master : segment;
+        const conflicts = (n: (typeof nodes)[number]) =>
+            pods.antiAffinity &&
+            n.pods.some((p) => (pod.kind === "master" ? p.kind === "master" : p.kind !== "master" && p.kind !== pod.kind && p.index === pod.index));
+        let chosen: (typeof nodes)[number] | undefined;
+        for (const n of nodes) {
+            if (n.milli + request.milli > pool.free.milli || n.mib + request.mib > pool.free.mib || conflicts(n)) continue;
+            if (!chosen || room(n) > room(chosen) + 1e-12 || (lastOnTie && Math.abs(room(n) - room(chosen)) <= 1e-12)) chosen = n;
+        }
+        if (!chosen) return false;
+        chosen.milli += request.milli;
+        chosen.mib += request.mib;
+        chosen.pods.push(pod);
+    }
+    return true;
+}
+
+/**
+ * Whether kube-scheduler places every Greenplum pod on `pool`'s identical nodes, whatever the order
+ * it meets them in and however it breaks ties: a packing that exists but that the scheduler's
+ * spreading does not find leaves pods Pending (shown with kwok on the real scheduler:
+ * test/cluster/gke-layout.cluster.ts). With anti-affinity, the master and standby need different
+ * nodes, and so do the two copies of each segment (statefulset.ts: same pod index).
  */
 export function schedulable(pool: Pool, pods: GreenplumPods, segment: Resources, master: Resources): boolean {
-    const plain = slots(pool.free, segment);
-    const withMaster = fitsIn(pool.free, master, 1) ? slots({ milli: pool.free.milli - master.milli, mib: pool.free.mib - master.mib }, segment) : -1;
-    if (!pods.antiAffinity) {
-        // Masters together on as few nodes as fit, or one per node: whichever leaves more segment room.
-        let best = -1;
-        for (let perNode = 1; perNode <= pods.masters; perNode++) {
-            if (!fitsIn(pool.free, master, perNode)) break;
-            const masterNodes = Math.ceil(pods.masters / perNode);
-            if (masterNodes > pool.nodes) continue;
-            const shared = slots({ milli: pool.free.milli - master.milli * perNode, mib: pool.free.mib - master.mib * perNode }, segment);
-            best = Math.max(best, masterNodes * shared + (pool.nodes - masterNodes) * plain);
-        }
-        return best >= pods.segments;
-    }
-    if (withMaster < 0 || pool.nodes < pods.masters) return false;
-    const perGroup = pods.mirrors ? pods.primaries : pods.segments;
-    for (let mastersInPrimaryGroup = 0; mastersInPrimaryGroup <= pods.masters; mastersInPrimaryGroup++) {
-        const mastersInMirrorGroup = pods.masters - mastersInPrimaryGroup;
-        for (let primaryNodes = mastersInPrimaryGroup; primaryNodes <= pool.nodes - mastersInMirrorGroup; primaryNodes++) {
-            const mirrorNodes = pool.nodes - primaryNodes;
-            const primaryRoom = mastersInPrimaryGroup * withMaster + (primaryNodes - mastersInPrimaryGroup) * plain;
-            const mirrorRoom = mastersInMirrorGroup * withMaster + (mirrorNodes - mastersInMirrorGroup) * plain;
-            if (primaryRoom >= perGroup && (!pods.mirrors || mirrorRoom >= perGroup)) return true;
-        }
-    }
-    return false;
+    if (pods.antiAffinity && pool.nodes < Math.max(pods.masters, pods.mirrors ? 2 : 1)) return false;
+    return creationOrders(pods).every((sequence) => placesEveryPod(pool, pods, segment, master, sequence, false) && placesEveryPod(pool, pods, segment, master, sequence, true));
 }
 
 export interface DerivedSizes {
@@ -340,7 +351,7 @@ export function capacityProblems(config: Config): Problem[] {
     }
     if (!schedulable(pool, pods, segment, master)) {
         const podCount = pods.masters + pods.segments;
-        const layout = pods.antiAffinity ? "; with antiAffinity the master and standby need different nodes, and primaries and mirrors disjoint sets of nodes" : "";
+        const layout = pods.antiAffinity ? "; with antiAffinity the master and standby need different nodes, and so do the two copies of each segment, in whatever order the scheduler meets the pods" : "";
         const derived = config.target.kind === "gke" ? deriveSizes(pool, pods) : undefined;
         const fewer = derived ? undefined : mostPrimariesThatFit(pool, pods, segment, master);
         const hint = derived

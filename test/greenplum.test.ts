@@ -73,11 +73,13 @@ describe("gke: master + standby, 4 primaries with mirrors, anti-affinity, PDBs, 
         expect(container(gke, "segment-a").ports[0].containerPort).toBe(6000);
     });
 
-    test("required anti-affinity: master and standby apart, primaries and mirrors on disjoint nodes; pairs prefer other zones", () => {
+    test("required anti-affinity: master and standby apart, and each segment's two copies (same pod index) apart; pairs prefer other zones", () => {
         const master = podSpec(gke, "master").affinity.podAntiAffinity;
         expect(master.requiredDuringSchedulingIgnoredDuringExecution).toEqual([{ labelSelector: { matchLabels: { "app.kubernetes.io/name": "greenplum", "greenplum-k8s/set": "master" } }, topologyKey: "kubernetes.io/hostname" }]);
         const mirrors = podSpec(gke, "segment-b").affinity.podAntiAffinity;
-        expect(mirrors.requiredDuringSchedulingIgnoredDuringExecution).toEqual([{ labelSelector: { matchLabels: { "app.kubernetes.io/name": "greenplum", "greenplum-k8s/set": "segment-a" } }, topologyKey: "kubernetes.io/hostname" }]);
+        expect(mirrors.requiredDuringSchedulingIgnoredDuringExecution).toEqual([
+            { labelSelector: { matchLabels: { "app.kubernetes.io/name": "greenplum", "greenplum-k8s/set": "segment-a" } }, matchLabelKeys: ["apps.kubernetes.io/pod-index"], topologyKey: "kubernetes.io/hostname" },
+        ]);
         expect(mirrors.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm).toMatchObject({ matchLabelKeys: ["apps.kubernetes.io/pod-index"], topologyKey: "topology.kubernetes.io/zone" });
         const primaries = podSpec(gke, "segment-a").affinity.podAntiAffinity;
         expect(primaries.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels["greenplum-k8s/set"]).toBe("segment-b");

@@ -20,6 +20,7 @@ import {
     toleratingFakeNodes,
     volumeClass,
     withGreenplumResources,
+    withSetLevelAntiAffinity,
 } from "../tools/local-cluster/layout";
 import { blackholeRoutesIn, clusterChainsIn, LAB_BLACKHOLE_ROUTE, mountsUnder } from "../tools/local-cluster/machine";
 import { parseAllDocuments } from "yaml";
@@ -286,6 +287,15 @@ describe("the gke layout check's pieces", () => {
         expect((original as any).spec.template.spec.tolerations).toBeUndefined();
         const larger = withGreenplumResources(original, { milli: 1974, mib: 16100 }) as any;
         expect(larger.spec.template.spec.containers).toEqual([{ name: "greenplum", resources: { requests: { cpu: "1974m", memory: "16100Mi" }, limits: { cpu: "1974m", memory: "16100Mi" } } }, { name: "other" }]);
+    });
+
+    test("GP4K's set-level rule for the comparison run: the pod-index match dropped from the required terms, nothing else changed", () => {
+        const term = { labelSelector: { matchLabels: { "greenplum-k8s/set": "segment-b" } }, matchLabelKeys: ["apps.kubernetes.io/pod-index"], topologyKey: "kubernetes.io/hostname" };
+        const original = { ...set("segment-a", 4) } as any;
+        original.spec.template.spec.affinity = { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } };
+        const setLevel = withSetLevelAntiAffinity(original) as any;
+        expect(setLevel.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toEqual([{ labelSelector: term.labelSelector, topologyKey: term.topologyKey }]);
+        expect(original.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].matchLabelKeys).toEqual(["apps.kubernetes.io/pod-index"]);
     });
 
     test("where the pods landed: both copies of a segment on one node, master and standby together, the layout's shape", () => {

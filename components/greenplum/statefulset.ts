@@ -61,10 +61,17 @@ function port(set: SetName): number {
     return set === MASTER_SET ? MASTER_PORT : set === PRIMARY_SET ? PRIMARY_PORT : MIRROR_PORT;
 }
 
+/** Set on every StatefulSet pod by its controller: the same index in segment-a and segment-b is one segment's two copies. */
+const POD_INDEX_LABEL = "apps.kubernetes.io/pod-index";
+
 /**
- * Required anti-affinity, GP4K style: master and standby on different nodes; primaries and
- * mirrors on disjoint nodes, so no node holds both copies of a segment. With zones, each mirror
- * prefers a zone other than its primary's.
+ * Required anti-affinity: master and standby on different nodes, and the two copies of each segment
+ * (segment-a-i and segment-b-i: the same `apps.kubernetes.io/pod-index`, matched by matchLabelKeys,
+ * stable since Kubernetes 1.33) on different nodes, so no node holds both. Pairs, not GP4K's disjoint
+ * sets of nodes: with disjoint sets, the scheduler's spreading put the first primaries on every node
+ * and left the mirrors nowhere to go (stacks/capacity.ts simulates it), and after a node loss the
+ * promoted mirrors land on several nodes, not one (Greenplum's spread mirroring). With zones, each
+ * mirror prefers a zone other than its primary's.
  */
 export function antiAffinity(set: SetName, zoneCount: number): Affinity {
     const hostname = "kubernetes.io/hostname";
@@ -81,14 +88,13 @@ export function antiAffinity(set: SetName, zoneCount: number): Affinity {
     const other = set === PRIMARY_SET ? MIRROR_SET : PRIMARY_SET;
     return {
         podAntiAffinity: {
-            requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: setSelector(other) }, topologyKey: hostname }],
+            requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: setSelector(other) }, matchLabelKeys: [POD_INDEX_LABEL], topologyKey: hostname }],
             ...(zoneCount > 1
                 ? {
                       preferredDuringSchedulingIgnoredDuringExecution: [
                           {
                               weight: 100,
-                              // Same pod index = the same content: segment-a-3 and segment-b-3 are a pair.
-                              podAffinityTerm: { labelSelector: { matchLabels: setSelector(other) }, matchLabelKeys: ["apps.kubernetes.io/pod-index"], topologyKey: "topology.kubernetes.io/zone" },
+                              podAffinityTerm: { labelSelector: { matchLabels: setSelector(other) }, matchLabelKeys: [POD_INDEX_LABEL], topologyKey: "topology.kubernetes.io/zone" },
                           },
                       ],
                   }

@@ -39,6 +39,7 @@ import {
     toleratingFakeNodes,
     volumeClass,
     withGreenplumResources,
+    withSetLevelAntiAffinity,
     type FakeNode,
     type PlacedPod,
 } from "../../tools/local-cluster/layout";
@@ -66,34 +67,15 @@ const LAYOUT = `${LAYOUT_LABEL.key}=${LAYOUT_LABEL.value}`;
 interface Row {
     machineType: string;
     nodeCountPerZone: number;
-    /** The model accepts the row but the scheduler leaves pods Pending: asserted so, until the model or the render changes. */
-    knownDefect?: string;
 }
 
 /** The README's capacity table (2 masters, 4 primaries, 4 mirrors, anti-affinity, 3 zones). */
 const ROWS: Row[] = [
     { machineType: "n2-highmem-8", nodeCountPerZone: 1 },
-    {
-        machineType: "n2-highmem-8",
-        nodeCountPerZone: 2,
-        // The model finds a packing (primaries two to a node on two nodes, mirrors likewise, the
-        // master and standby a node each); the scheduler places one pod at a time and spreads
-        // (least-allocated scoring, default topology spreading), so the primaries take four nodes,
-        // the mirrors the other two, and a master or mirrors find no room.
-        knownDefect: "the scheduler spreads the primaries over four of the six nodes: no node is left whole for the master or standby, nor free of primaries for every mirror",
-    },
+    { machineType: "n2-highmem-8", nodeCountPerZone: 2 },
     { machineType: "n2-standard-8", nodeCountPerZone: 1 },
     { machineType: "n2-highmem-16", nodeCountPerZone: 1 },
 ];
-
-/** What the README says the model places: on 3 nodes one node holds all of one segment set, each other node a master and two of the other set; on 6 the master and standby get a node each. */
-const EXPECTED_SHAPES: Record<number, string[][]> = {
-    3: [
-        ["master ×1, segment-b ×2", "master ×1, segment-b ×2", "segment-a ×4"],
-        ["master ×1, segment-a ×2", "master ×1, segment-a ×2", "segment-b ×4"],
-    ],
-    6: [["master ×1", "master ×1", "segment-a ×2", "segment-a ×2", "segment-b ×2", "segment-b ×2"]],
-};
 
 let priorityClassIsOurs = false;
 
@@ -243,10 +225,7 @@ describe.each(ROWS)("gke layout: $machineType, $nodeCountPerZone per zone", (row
 
     afterAll(() => removeRow());
 
-    const accepted = row.knownDefect
-        ? `KNOWN DEFECT: the model accepts it, and the scheduler leaves pods Pending (${row.knownDefect}); copies of a segment apart, master and standby apart, nothing on the Ceph pool`
-        : "the model accepts it: every pod bound by the scheduler, copies of a segment apart, master and standby apart, nothing on the Ceph pool";
-    test(accepted, async () => {
+    test("the model accepts it: every pod bound by the scheduler, copies of a segment apart, master and standby apart, nothing on the Ceph pool", async () => {
         const sets = rendered.filter((o) => o.kind === "StatefulSet");
         // The render's sizes are the model's derived ones.
         const resources = Object.fromEntries(sets.map((s) => [s.metadata.name, (s as unknown as { spec: { template: { spec: { containers: { name: string; resources: unknown }[] } } } }).spec.template.spec.containers.find((c) => c.name === "greenplum")?.resources]));
@@ -294,12 +273,10 @@ describe.each(ROWS)("gke layout: $machineType, $nodeCountPerZone per zone", (row
             requestedPerNode: requested,
         });
 
-        if (row.knownDefect) expect(pending.length).toBeGreaterThan(0);
-        else expect(pending.map((p) => `${p.name}: ${p.unschedulable}`)).toEqual([]);
+        expect(pending.map((p) => `${p.name}: ${p.unschedulable}`)).toEqual([]);
         expect(segmentCopiesSharingNode(pods, PRIMARY_SET, MIRROR_SET)).toEqual([]);
         expect(setMembersSharingNode(pods, MASTER_SET)).toEqual([]);
         expect(pods.filter((p) => byName.get(p.node!)?.pool !== "greenplum").map((p) => `${p.name} on ${p.node}`)).toEqual([]);
-        if (!row.knownDefect) expect(EXPECTED_SHAPES[nodes.filter((n) => n.pool === "greenplum").length]).toContainEqual(shape);
         // Addresses: each pod's from its fake node's pod range (inside the cluster's, never the real node's), its host address the node's.
         for (const p of running) {
             const node = byName.get(p.node!)!;
@@ -316,6 +293,21 @@ describe.each(ROWS)("gke layout: $machineType, $nodeCountPerZone per zone", (row
         expect(kubectlOk(["get", "pods", "-A", "--field-selector", `spec.nodeName=${NODE_NAME}`, "-o", "jsonpath={.items[*].metadata.namespace}"]).split(" ")).not.toContain(NAMESPACE);
         expect(kubectlOk(["get", "node", NODE_NAME, "-o", `jsonpath={.metadata.labels.${FAKE_NODE_LABEL.key.replace(/\./g, "\\.")}}`])).toBe("");
     });
+
+    if (row.machineType === "n2-highmem-8" && row.nodeCountPerZone === 1) {
+        test("the layout this replaced: GP4K's disjoint primary and mirror nodes at the earlier sizes (masters at half a node) leave pods Pending", async () => {
+            kubectlOk(["-n", NAMESPACE, "delete", "statefulsets", "--all", "--cascade=foreground", "--wait=true", "--timeout=120s"], { timeoutMs: 140_000 });
+            await waitFor("the accepted config's pods gone", 60_000, () => (greenplumPodViews().length === 0 ? true : undefined));
+            // The earlier model's sizes for this row: segments a quarter of a node's room, the master and standby half.
+            const earlier = { segment: { milli: 1794, mib: 14636 }, master: { milli: 3588, mib: 29272 } };
+            const sets = rendered.filter((o) => o.kind === "StatefulSet").map((s) => withGreenplumResources(withSetLevelAntiAffinity(toleratingFakeNodes(s)), s.metadata.name === MASTER_SET ? earlier.master : earlier.segment));
+            apply(sets);
+            const pods = await settledPods(10);
+            const pending = pods.filter((p) => !p.node);
+            record(SCENARIO, `${rowName(row)}: GP4K's disjoint sets at the earlier sizes`, { bound: pods.length - pending.length, pending: pending.map((p) => p.name).sort(), scheduler: pending[0]?.unschedulable, shape: layoutShape(pods, SETS) });
+            expect(pending.length).toBeGreaterThan(0);
+        });
+    }
 
     test("pods 10 % larger than derived: the model refuses the config, and the scheduler leaves pods Pending", async () => {
         const larger = (r: Resources): Resources => ({ milli: Math.ceil(r.milli * 1.1), mib: Math.ceil(r.mib * 1.1) });

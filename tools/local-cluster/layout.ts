@@ -260,6 +260,17 @@ export function withGreenplumResources(set: KubernetesObject, resources: Resourc
     return copy;
 }
 
+/**
+ * The set with GP4K's set-level rule in place of ours: a segment avoids every node holding a pod of
+ * the other segment set (no matchLabelKeys), so primaries and mirrors need disjoint nodes.
+ */
+export function withSetLevelAntiAffinity(set: KubernetesObject): KubernetesObject {
+    const copy = clone(set) as StatefulSet;
+    const terms = (copy.spec.template.spec as { affinity?: { podAntiAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { matchLabelKeys?: string[] }[] } } }).affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
+    for (const term of terms) delete term.matchLabelKeys;
+    return copy;
+}
+
 /** A Greenplum pod as the check reads it back. */
 export interface PlacedPod {
     name: string;
