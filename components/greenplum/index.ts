@@ -24,7 +24,7 @@ import {
     SSH_SECRET,
     type SetName,
 } from "./naming";
-import { claimPhases, firstInitFailureMessage, greenplumClaims } from "./first-init";
+import { firstInitFailureMessage, greenplumClaims, readFirstInitState } from "./first-init";
 import { networkPolicyArgs } from "./network-policies";
 import { clientServiceArgs, headlessServiceArgs, INITIAL_ACTING_MASTER } from "./services";
 import { firstInitTimeoutSeconds } from "./sizing";
@@ -183,8 +183,8 @@ export class GreenplumCluster extends pulumi.ComponentResource {
         pulumi.output(args.storageClassName).apply((className) => (stackClass = className));
         const firstInitDiagnosis = new pulumi.ErrorHook(`${name}-first-init-diagnosis`, (failure) => {
             if (failure.failedOperation === "create") {
-                const phases = args.kubectlAccess ? claimPhases(args.kubectlAccess, namespaceName) : undefined;
-                void pulumi.log.error(firstInitFailureMessage({ namespace: namespaceName, timeout: `${firstInitTimeoutSeconds(gp) / 60} minutes`, claims: greenplumClaims(gp, stackClass), phases }));
+                const state = args.kubectlAccess ? readFirstInitState(args.kubectlAccess, namespaceName) : undefined;
+                void pulumi.log.error(firstInitFailureMessage({ namespace: namespaceName, timeout: `${firstInitTimeoutSeconds(gp) / 60} minutes`, claims: greenplumClaims(gp, stackClass), state }));
             }
             // Never retry: the set exists; a retried create would only wait again.
             return false;
