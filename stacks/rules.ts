@@ -4,6 +4,7 @@
  * value must be and how to fix it, or undefined when the value is fine; `config.ts` adds the key
  * path in front and the value (" (got ...)") behind.
  */
+import * as path from "path";
 
 /** How values are shown in messages: as JSON, so strings keep their quotes. */
 export function show(value: unknown): string {
@@ -115,6 +116,17 @@ export function memoryProblem(text: string): string | undefined {
     if (bytes === undefined) return `must be an amount of memory such as "2Gi" or "16Gi", or "" for no limit`;
     if (bytes < MIN_MEMORY_BYTES) return `must be at least "1Gi" for a Greenplum pod; ${bytes} bytes is a unit slip, e.g. "2Gi" or "16Gi"`;
     return undefined;
+}
+
+/** Node directories on tmpfs: tmpfs rejects O_DIRECT, and its contents go with a reboot. */
+const TMPFS_DIRECTORIES = /^\/(tmp|run|dev\/shm)(\/|$)/;
+
+/** local-path's node directory: persistent, judged where it really is ("/data/../tmp" is /tmp). */
+export function localPathProblem(text: string): string | undefined {
+    const normalised = path.posix.normalize(text);
+    if (!TMPFS_DIRECTORIES.test(normalised)) return undefined;
+    const where = normalised === text ? "" : ` (${JSON.stringify(text)} is ${JSON.stringify(normalised)})`;
+    return `must be a persistent directory, not under /tmp, /run or /dev/shm${where}: tmpfs rejects O_DIRECT; use e.g. "/data/local-path-provisioner"`;
 }
 
 /** A volume size: bytes with a unit ("10Gi", "1Ti"), more than zero. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { unpinnedReason } from "../policy/rules/image-pins";
-import { cidrProblem, cpuProblem, databaseProblem, gkeClusterNameProblem, masterCidrProblem, memoryProblem, regionProblem, reservedNamespaceProblem, storageProblem } from "./rules";
+import { cidrProblem, cpuProblem, databaseProblem, gkeClusterNameProblem, localPathProblem, masterCidrProblem, memoryProblem, regionProblem, reservedNamespaceProblem, storageProblem } from "./rules";
 
 /**
  * The schema of every `greenplum-k8s:*` stack config key. Objects are strict so a typo such as
@@ -145,7 +145,7 @@ const localPathSchema = z.strictObject({
     path: z
         .string()
         .regex(/^\/[^\s]*$/, { error: "must be an absolute path" })
-        .refine((p) => !/^\/(tmp|run|dev\/shm)(\/|$)/.test(p), { error: "must be a persistent directory, not under /tmp, /run or /dev/shm (tmpfs rejects O_DIRECT)" }),
+        .superRefine(refineWith(localPathProblem)),
     image: pinnedImage,
     /** The image of the provisioner's helper pods, which create and remove volume directories (a shell and mkdir/rm). */
     helperImage: pinnedImage,

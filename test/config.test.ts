@@ -122,7 +122,7 @@ describe("field validation", () => {
 
     test("local-path never puts volumes on a tmpfs path", () => {
         expect(problemsOf({ target: { kind: "minikube" }, storage: { localPath: { path: "/tmp/volumes" } } })).toEqual([
-            'greenplum-k8s:storage.localPath.path: must be a persistent directory, not under /tmp, /run or /dev/shm (tmpfs rejects O_DIRECT) (got "/tmp/volumes")',
+            'greenplum-k8s:storage.localPath.path: must be a persistent directory, not under /tmp, /run or /dev/shm: tmpfs rejects O_DIRECT; use e.g. "/data/local-path-provisioner" (got "/tmp/volumes")',
         ]);
     });
 });

@@ -53,6 +53,7 @@ describe("a refusal's suggested value, written back, passes", () => {
         { what: "memory as a YAML number", config: { ...minikube, greenplum: { segments: { memory: 2 } } }, pattern: /as in "([^"]+)"/, key: "greenplum.segments.memory" },
         { what: "cpu as a YAML number", config: { ...minikube, greenplum: { masterAndStandby: { cpu: 1 } } }, pattern: /as in "([^"]+)"/, key: "greenplum.masterAndStandby.cpu" },
         { what: "an unpinned image", config: { ...minikube, greenplum: { image: "woblerr/greenplum" } }, pattern: /e\.g\. "([^"]+)"/, key: "greenplum.image" },
+        { what: "a local-path directory that normalises into /tmp", config: { ...minikube, storage: { localPath: { path: "/data/../tmp/volumes" } } }, pattern: /use e\.g\. "([^"]+)"/, key: "storage.localPath.path" },
         { what: "a reserved namespace", config: { ...minikube, greenplum: { namespace: "kube-system" } }, pattern: /use e\.g\. "([^"]+)"/, key: "greenplum.namespace" },
         { what: "reclaimPolicy Delete in production", config: { ...lab, storage: { backend: "existing", storageClassName: "fast", acceptedDataClasses: ["fast"], reclaimPolicy: "Delete" } }, pattern: /must be "(Retain)"/, key: "storage.reclaimPolicy" },
         { what: "a production class nothing checks", config: { ...lab, storage: { backend: "existing", storageClassName: "fast" } }, pattern: /storage\.acceptedDataClasses: \["([^"]+)"\]/, key: "storage.acceptedDataClasses.0" },

@@ -40,6 +40,12 @@ describe("each mistake a newcomer makes is refused with the key, the value and t
         expect(onGke({ region: "europe-west1" })).toEqual([]);
     });
 
+    test("a local-path directory that only normalises into /tmp", () => {
+        expect(problemsOf({ ...minikube, storage: { localPath: { path: "/data/../tmp/volumes" } } })).toEqual([
+            'greenplum-k8s:storage.localPath.path: must be a persistent directory, not under /tmp, /run or /dev/shm ("/data/../tmp/volumes" is "/tmp/volumes"): tmpfs rejects O_DIRECT; use e.g. "/data/local-path-provisioner" (got "/data/../tmp/volumes")',
+        ]);
+    });
+
     test("quantities written as YAML numbers: quote them, and the quoted value passes", () => {
         const segments = (values: Record<string, unknown>) => problemsOf({ ...minikube, greenplum: { segments: values } });
         expect(segments({ cpu: 1, memory: 2, storage: 20 })).toEqual([
