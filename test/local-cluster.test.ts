@@ -13,6 +13,7 @@ import {
     layoutShape,
     layoutStackConfig,
     placeholderPods,
+    preboundClaims,
     preboundVolumes,
     segmentCopiesSharingNode,
     setClaims,
@@ -276,6 +277,11 @@ describe("the gke layout check's pieces", () => {
             hostPath: { path: "/never/ns/data-master-0" },
         });
         expect(volumeClass("c")).toMatchObject({ provisioner: "kubernetes.io/no-provisioner", volumeBindingMode: "Immediate" });
+        // The claims are made too, each naming its volume, so none waits for the volume controller.
+        const [pvc] = preboundClaims(claims) as any[];
+        expect(pvc.metadata).toEqual({ name: "data-master-0", namespace: "ns" });
+        expect(pvc.spec.volumeName).toBe(pv.metadata.name);
+        expect(pvc.spec).toMatchObject({ storageClassName: "c", accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "500Gi" } } });
     });
 
     test("the only change to a rendered set is the fake-node toleration (and, for a refused config, the greenplum container's size)", () => {

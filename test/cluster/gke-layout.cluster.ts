@@ -32,6 +32,7 @@ import {
     layoutStackConfig,
     placeholderPods,
     PLACEHOLDER_LABEL,
+    preboundClaims,
     preboundVolumes,
     segmentCopiesSharingNode,
     setClaims,
@@ -237,6 +238,12 @@ describe.each(ROWS)("gke layout: $machineType, $nodeCountPerZone per zone", (row
         // The namespace's default ServiceAccount must exist before a pod may be admitted.
         await waitFor("default ServiceAccount", 30_000, () => (kubectl(["-n", NAMESPACE, "get", "serviceaccount", "default"]).status === 0 ? true : undefined));
         apply(placeholderPods(nodes, everythingElsesShare(gke), NAMESPACE, images().pause));
+        const claims = setClaims(sets);
+        apply(preboundClaims(claims));
+        await waitFor(`${claims.length} claims Bound`, 60_000, () => {
+            const phases = kubectl(["-n", NAMESPACE, "get", "pvc", "-o", "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}"]).stdout.split("\n").filter((p) => p === "Bound");
+            return phases.length === claims.length ? true : undefined;
+        });
         if (kubectl(["get", "priorityclass", PRIORITY_CLASS]).status !== 0) {
             apply(rendered.filter((o) => o.kind === "PriorityClass"));
             priorityClassIsOurs = true;

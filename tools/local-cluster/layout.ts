@@ -242,6 +242,20 @@ export function preboundVolumes(claims: SetClaim[], hostPathRoot: string): Kuber
     }));
 }
 
+/**
+ * The claims themselves, each naming its volume: the StatefulSet controller then finds them made
+ * and bound, and the scheduler never meets a claim the volume controller has not bound yet (it
+ * left a pod Unschedulable, "pod has unbound immediate PersistentVolumeClaims", past the wait).
+ */
+export function preboundClaims(claims: SetClaim[]): KubernetesObject[] {
+    return claims.map((c) => ({
+        apiVersion: "v1",
+        kind: "PersistentVolumeClaim",
+        metadata: { name: c.name, namespace: c.namespace },
+        spec: { accessModes: c.accessModes, storageClassName: c.storageClassName, volumeName: `layout-${c.namespace}-${c.name}`, resources: { requests: { storage: c.storage } } },
+    }));
+}
+
 const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
 /** The set with the fake-node toleration added to its pods: the only change the check makes to the render. */
