@@ -68,10 +68,10 @@ const POD_INDEX_LABEL = "apps.kubernetes.io/pod-index";
  * Required anti-affinity: master and standby on different nodes, and the two copies of each segment
  * (segment-a-i and segment-b-i: the same `apps.kubernetes.io/pod-index`, matched by matchLabelKeys,
  * stable since Kubernetes 1.33) on different nodes, so no node holds both. Pairs, not GP4K's disjoint
- * sets of nodes: with disjoint sets, the scheduler's spreading put the first primaries on every node
- * and left the mirrors nowhere to go (stacks/capacity.ts simulates it), and after a node loss the
- * promoted mirrors land on several nodes, not one (Greenplum's spread mirroring). With zones, each
- * mirror prefers a zone other than its primary's.
+ * sets of nodes: with disjoint sets kube-scheduler spread the primaries over all three nodes and the
+ * four mirrors stayed Pending, depending on the order it met the pods (kwok, gke-layout.cluster.ts);
+ * and after a node loss the promoted mirrors land on several nodes, not one (Greenplum's spread
+ * mirroring). With zones, each mirror prefers a zone other than its primary's.
  */
 export function antiAffinity(set: SetName, zoneCount: number): Affinity {
     const hostname = "kubernetes.io/hostname";
