@@ -2,14 +2,16 @@ import * as pulumi from "@pulumi/pulumi";
 import { GreenplumCluster } from "./components/greenplum";
 import { Storage } from "./components/storage";
 import { Cluster } from "./components/cluster";
-import { ConfigError, parseStackConfig, stackConfigWarnings, type StackConfig } from "./stacks";
+import { acceptedDataClassWarnings, ConfigError, parseStackConfig, stackConfigWarnings, type StackConfig } from "./stacks";
 
 /** Validates the whole stack config before any resource exists: bad input creates nothing. */
 function loadConfig(): StackConfig {
     const allConfig = pulumi.runtime.allConfig();
     for (const warning of stackConfigWarnings(allConfig)) void pulumi.log.warn(warning);
     try {
-        return parseStackConfig(allConfig);
+        const config = parseStackConfig(allConfig);
+        for (const warning of acceptedDataClassWarnings(config)) void pulumi.log.warn(warning);
+        return config;
     } catch (err) {
         // RunError prints just the message: the list of problems, without a stack trace.
         if (err instanceof ConfigError) throw new pulumi.RunError(err.message);

@@ -175,7 +175,6 @@ function placesEveryPod(pool: Pool, pods: GreenplumPods, segment: Resources, mas
  * nodes, and so do the two copies of each segment (statefulset.ts: same pod index).
  */
 export function schedulable(pool: Pool, pods: GreenplumPods, segment: Resources, master: Resources): boolean {
-    if (pods.antiAffinity && pool.nodes < Math.max(pods.masters, pods.mirrors ? 2 : 1)) return false;
     return creationOrders(pods).every((sequence) => placesEveryPod(pool, pods, segment, master, sequence, false) && placesEveryPod(pool, pods, segment, master, sequence, true));
 }
 

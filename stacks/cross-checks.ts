@@ -151,15 +151,6 @@ export function productionDataClassProblems(merged: Raw): Problem[] {
     return problems;
 }
 
-/** What production accepted on the operator's word: one warning per class, at every preview and up. */
-export function acceptedDataClassWarnings(merged: Raw): string[] {
-    if (at(merged, "profile") !== "production") return [];
-    const accepted = at(merged, "storage", "acceptedDataClasses");
-    return (Array.isArray(accepted) ? accepted : []).map(
-        (name) => `greenplum-k8s:storage.acceptedDataClasses: Greenplum data is on class ${show(name)} on your word that it keeps volumes (reclaimPolicy Retain) and formats them XFS on a block device; nothing here checks it`,
-    );
-}
-
 /** Ceph's OSDs on GKE are Persistent Disk claims: none can exceed one disk's limit. */
 export function cephOnGkeProblems(merged: Raw): Problem[] {
     const size = at(merged, "storage", "rookCeph", "osd", "size");

@@ -1,3 +1,3 @@
-export { parseStackConfig, stackConfigWarnings, ConfigError, CONFIG_NAMESPACE } from "./config";
+export { acceptedDataClassWarnings, parseStackConfig, stackConfigWarnings, ConfigError, CONFIG_NAMESPACE } from "./config";
 export { DEFAULT_GREENPLUM_IMAGE } from "./defaults";
 export type { StackConfig, Profile, TargetConfig, GkeConfig, StorageConfig, GreenplumConfig } from "./schema";

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { parseStackConfig, stackConfigWarnings } from "../stacks";
+import { acceptedDataClassWarnings, parseStackConfig, stackConfigWarnings } from "../stacks";
 import { deploy, problemsOf, stackConfig } from "./harness";
 import { cidrProblem, cpuProblem, databaseProblem, gkeClusterNameProblem, isEverywhere, longestPodHostName, masterCidrProblem, memoryProblem, rangeOverlaps, reservedNamespaceProblem, storageProblem, zoneProblem } from "../stacks/rules";
 import { issueMessage } from "../stacks/messages";
@@ -71,7 +71,7 @@ describe("each mistake a newcomer makes is refused with the key, the value and t
 
         test("rook-ceph's own class passes without a warning", () => {
             expect(problems(production(ceph))).toEqual([]);
-            expect(stackConfigWarnings(production(ceph))).toEqual([]);
+            expect(acceptedDataClassWarnings(parseStackConfig(production(ceph)))).toEqual([]);
         });
 
         test("a set's own class: refused naming both fixes, and each fix passes (the accepted one with a warning)", () => {
@@ -81,7 +81,7 @@ describe("each mistake a newcomer makes is refused with the key, the value and t
                     'check that it does, then accept it by name: storage.acceptedDataClasses: ["standard-rwo"]; or remove greenplum.segments.storageClassName to use rook-ceph\'s "greenplum-data"',
             ]);
             expect(problems(production({ ...ceph, acceptedDataClasses: ["standard-rwo"] }, own))).toEqual([]);
-            expect(stackConfigWarnings(production({ ...ceph, acceptedDataClasses: ["standard-rwo"] }, own))).toEqual([
+            expect(acceptedDataClassWarnings(parseStackConfig(production({ ...ceph, acceptedDataClasses: ["standard-rwo"] }, own)))).toEqual([
                 'greenplum-k8s:storage.acceptedDataClasses: Greenplum data is on class "standard-rwo" on your word that it keeps volumes (reclaimPolicy Retain) and formats them XFS on a block device; nothing here checks it',
             ]);
         });

@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { stringify } from "yaml";
-import { stackConfigWarnings } from "../stacks";
+import { acceptedDataClassWarnings, parseStackConfig, stackConfigWarnings } from "../stacks";
 import { chartChildren, describeChart, expandCharts, CHART_TYPE, type ChartExpansion } from "./charts";
 import { findHelm } from "./helm-binary";
 import { kubernetesObjects } from "./manifests";
@@ -181,7 +181,7 @@ export async function renderStack(options: Omit<RenderOptions, "out">): Promise<
     const helm = findHelm();
     const expansion = expandCharts(run.resources, { helm, chartsDir: options.chartsDir, fromRepositories: options.chartsFromRepositories, kubeVersion: options.kubeVersion });
     const helmVersion = "path" in helm ? helm.version : undefined;
-    return { run, resources: withChartChildren(run.resources, expansion), expansion, warnings: stackConfigWarnings(config), helmVersion };
+    return { run, resources: withChartChildren(run.resources, expansion), expansion, warnings: [...stackConfigWarnings(config), ...acceptedDataClassWarnings(parseStackConfig(config))], helmVersion };
 }
 
 /** The files a render writes into --out. */

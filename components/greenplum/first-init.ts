@@ -5,11 +5,9 @@
  * cannot be pulled): the provider's own error names only the StatefulSet and its readyReplicas.
  */
 import { spawnSync } from "child_process";
+import { greenplumPods } from "../../stacks/capacity";
 import type { GreenplumConfig } from "../../stacks/schema";
-import { MASTER_SET, MIRROR_SET, PRIMARY_SET } from "./naming";
-
-/** The claim template every Greenplum set has (statefulset.ts). */
-export const DATA_CLAIM_TEMPLATE = "data";
+import { DATA_VOLUME, MASTER_SET, MIRROR_SET, PRIMARY_SET } from "./naming";
 
 export interface GreenplumClaim {
     name: string;
@@ -18,12 +16,14 @@ export interface GreenplumClaim {
 
 /** Every claim the sets make (`data-<set>-<ordinal>`, as the StatefulSet controller names them), with its class. */
 export function greenplumClaims(gp: GreenplumConfig, stackClass: string): GreenplumClaim[] {
+    const pods = greenplumPods(gp);
+    const segmentClass = gp.segments.storageClassName ?? stackClass;
     const sets = [
-        { set: MASTER_SET, replicas: gp.masterAndStandby.standby ? 2 : 1, storageClassName: gp.masterAndStandby.storageClassName ?? stackClass },
-        { set: PRIMARY_SET, replicas: gp.segments.primarySegmentCount, storageClassName: gp.segments.storageClassName ?? stackClass },
-        ...(gp.segments.mirrors ? [{ set: MIRROR_SET, replicas: gp.segments.primarySegmentCount, storageClassName: gp.segments.storageClassName ?? stackClass }] : []),
+        { set: MASTER_SET, replicas: pods.masters, storageClassName: gp.masterAndStandby.storageClassName ?? stackClass },
+        { set: PRIMARY_SET, replicas: pods.primaries, storageClassName: segmentClass },
+        { set: MIRROR_SET, replicas: pods.segments - pods.primaries, storageClassName: segmentClass },
     ];
-    return sets.flatMap(({ set, replicas, storageClassName }) => Array.from({ length: replicas }, (_, i) => ({ name: `${DATA_CLAIM_TEMPLATE}-${set}-${i}`, storageClassName })));
+    return sets.flatMap(({ set, replicas, storageClassName }) => Array.from({ length: replicas }, (_, i) => ({ name: `${DATA_VOLUME}-${set}-${i}`, storageClassName })));
 }
 
 const listed = (claims: GreenplumClaim[]) => {

@@ -31,6 +31,8 @@ export const MIRROR_PORT = 7000;
 export const SSH_PORT = 2222;
 
 export const DATA_ROOT = "/greenplum";
+/** The sets' one volume claim template (and the volume mounted at DATA_ROOT): claims are `data-<set>-<ordinal>`. */
+export const DATA_VOLUME = "data";
 export const SCRIPTS_DIR = "/opt/greenplum-k8s/scripts";
 export const SSH_DIR = "/etc/greenplum-k8s/ssh";
 export const PASSWORD_DIR = "/etc/greenplum-k8s/password";

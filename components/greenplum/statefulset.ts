@@ -8,6 +8,7 @@ import {
     ADMIN_SECRET,
     commonLabels,
     DATA_ROOT,
+    DATA_VOLUME,
     GPHOME,
     GPADMIN_UID,
     HEADLESS_SERVICE,
@@ -161,7 +162,7 @@ export function statefulSetArgs(inputs: StatefulSetInputs): k8s.apps.v1.Stateful
     const storageClassName = settings.storageClassName ?? inputs.storageClassName;
 
     const volumeMounts: k8s.types.input.core.v1.VolumeMount[] = [
-        { name: "data", mountPath: DATA_ROOT },
+        { name: DATA_VOLUME, mountPath: DATA_ROOT },
         { name: "scripts", mountPath: SCRIPTS_DIR, readOnly: true },
         { name: "ssh", mountPath: SSH_DIR, readOnly: true },
     ];
@@ -210,7 +211,7 @@ export function statefulSetArgs(inputs: StatefulSetInputs): k8s.apps.v1.Stateful
                 command: [...script("volume-guard.sh"), `data=${DATA_ROOT}`],
                 securityContext: restrictedContainerContext(),
                 resources: { requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "500m", memory: "64Mi" } },
-                volumeMounts: [{ name: "data", mountPath: DATA_ROOT }, { name: "scripts", mountPath: SCRIPTS_DIR, readOnly: true }],
+                volumeMounts: [{ name: DATA_VOLUME, mountPath: DATA_ROOT }, { name: "scripts", mountPath: SCRIPTS_DIR, readOnly: true }],
             },
         ],
         containers: [
@@ -261,7 +262,7 @@ export function statefulSetArgs(inputs: StatefulSetInputs): k8s.apps.v1.Stateful
             template: { metadata: { labels, annotations: { "kubectl.kubernetes.io/default-container": "greenplum" } }, spec: podSpec },
             volumeClaimTemplates: [
                 {
-                    metadata: { name: "data", labels },
+                    metadata: { name: DATA_VOLUME, labels },
                     spec: {
                         accessModes: ["ReadWriteOnce"],
                         storageClassName,
