@@ -25,6 +25,31 @@ const change = (overrides: Record<string, unknown>) => {
 const client = { [CLIENT_NAMESPACE_LABEL]: "true" };
 const sql = (query: string) => `psql "$CONNECTION_URI" -v ON_ERROR_STOP=1 -At -c "${query}"`;
 
+/**
+ * An app that writes one row per transaction to a new table through the client Service for
+ * `seconds`, reconnecting after a failure, and prints "committed <id> <epoch second>" for each
+ * commit (the pod's clock is the host's), then the table's count and ids.
+ */
+function writerScript(table: string, seconds: number): string {
+    return [
+        sql(`create table ${table} (id int) distributed by (id)`),
+        `end=$((SECONDS + ${seconds})); i=0`,
+        `while [ $SECONDS -lt $end ]; do i=$((i + 1)); if PGOPTIONS="-c statement_timeout=10000" PGCONNECT_TIMEOUT=3 psql "$CONNECTION_URI" -qAt -c "insert into ${table} values ($i)" >/dev/null 2>&1; then echo "committed $i $(date +%s)"; else sleep 0.5; fi; done`,
+        sql(`select 'count ' || count(*) from ${table}`),
+        sql(`select 'ids ' || string_agg(id::text, ',' order by id) from ${table}`),
+    ].join("\n");
+}
+
+/** What a writer's log shows: each commit (id, epoch second), the ids in the table, and the committed ids missing from it. */
+function writerResult(logs: string): { commits: { id: number; at: number }[]; count: number; missing: number[] } {
+    const commits = logs.split("\n").filter((l) => l.startsWith("committed ")).map((l) => {
+        const [, id, at] = l.split(" ").map(Number);
+        return { id, at };
+    });
+    const ids = new Set((/^ids (.*)$/m.exec(logs)?.[1] ?? "").split(",").filter(Boolean).map(Number));
+    return { commits, count: Number(/^count (\d+)$/m.exec(logs)?.[1]), missing: commits.map((c) => c.id).filter((id) => !ids.has(id)) };
+}
+
 let stack: Stack;
 let outputs: StackOutputs;
 
@@ -78,15 +103,7 @@ function segmentRows(): string[] {
 }
 
 test("a primary's container killed under a writer: FTS promotes its mirror and every committed row is there", () => {
-    // One row per transaction through the client Service for 90 s, reconnecting; each committed id printed.
-    const writer = [
-        sql("create table ha_rows (id int) distributed by (id)"),
-        "end=$((SECONDS + 90)); i=0",
-        'while [ $SECONDS -lt $end ]; do i=$((i + 1)); if PGOPTIONS="-c statement_timeout=10000" psql "$CONNECTION_URI" -qAt -c "insert into ha_rows values ($i)" >/dev/null 2>&1; then echo "committed $i"; else sleep 0.2; fi; done',
-        sql("select 'count ' || count(*) from ha_rows"),
-        sql("select 'ids ' || string_agg(id::text, ',' order by id) from ha_rows"),
-    ].join("\n");
-    const app = startApp("app", client, outputs, writer, { timeoutSeconds: 300 });
+    const app = startApp("app", client, outputs, writerScript("ha_rows", 90), { timeoutSeconds: 300 });
     spawnSync("sleep", ["25"]);
     const before = podStates()["segment-a-0"].restarts;
     // SIGKILL to the container's first process from the host: the container dies at once, no preStop.
@@ -98,10 +115,7 @@ test("a primary's container killed under a writer: FTS promotes its mirror and e
         if (rows.includes("0|p|m|u") && rows.includes("0|m|p|d")) promoted = Math.round((Date.now() - killedAt) / 100) / 10;
     }
     const done = finishApp(app);
-    const committed = done.logs.split("\n").filter((l) => l.startsWith("committed ")).map((l) => Number(l.slice(10)));
-    const count = Number(/^count (\d+)$/m.exec(done.logs)?.[1]);
-    const ids = new Set((/^ids (.*)$/m.exec(done.logs)?.[1] ?? "").split(",").filter(Boolean).map(Number));
-    const missing = committed.filter((id) => !ids.has(id));
+    const { commits: committed, count, missing } = writerResult(done.logs);
     const after = podStates()["segment-a-0"].restarts;
     record(SCENARIO, "primary killed under writes", { committed: committed.length, rowsInTable: count, missing: missing.length, promotedAfterSeconds: promoted, kubeletRestarts: after - before, writerSeconds: done.seconds });
     expect(done.phase).toBe("Succeeded");
@@ -153,15 +167,7 @@ test("the master pod is lost under a writer: gp-failover promote (real kubectl) 
     // master's supervisor sends some passes after the first init.
     const evidenceAfter = waitUntil("sync evidence on the standby", 40, 5, () => kubectl(["-n", "greenplum", "exec", "master-1", "-c", "greenplum", "--", "bash", "/opt/greenplum-k8s/scripts/ctl.sh", "sync-evidence"]).status === 0);
     const standbyIp = podIp("master-1");
-    // One row per transaction for 150 s through the client Service, reconnecting; each commit printed with the pod's clock (the host's).
-    const writer = [
-        sql("create table failover_rows (id int) distributed by (id)"),
-        "end=$((SECONDS + 150)); i=0",
-        'while [ $SECONDS -lt $end ]; do i=$((i + 1)); if PGOPTIONS="-c statement_timeout=10000" PGCONNECT_TIMEOUT=3 psql "$CONNECTION_URI" -qAt -c "insert into failover_rows values ($i)" >/dev/null 2>&1; then echo "committed $i $(date +%s)"; else sleep 0.5; fi; done',
-        sql("select 'count ' || count(*) from failover_rows"),
-        sql("select 'ids ' || string_agg(id::text, ',' order by id) from failover_rows"),
-    ].join("\n");
-    const app = startApp("app", client, outputs, writer, { timeoutSeconds: 420 });
+    const app = startApp("app", client, outputs, writerScript("failover_rows", 150), { timeoutSeconds: 420 });
     spawnSync("sleep", ["20"]);
 
     // The master pod lost as on a dead node: its container killed (no preStop, no shutdown), the pod
@@ -179,11 +185,8 @@ test("the master pod is lost under a writer: gp-failover promote (real kubectl) 
     kubectlOk(["uncordon", NODE_NAME]);
 
     const done = finishApp(app);
-    const commits = done.logs.split("\n").filter((l) => l.startsWith("committed ")).map((l) => l.split(" ").map(Number));
-    const committed = commits.map(([, id]) => id);
-    const ids = new Set((/^ids (.*)$/m.exec(done.logs)?.[1] ?? "").split(",").filter(Boolean).map(Number));
-    const missing = committed.filter((id) => !ids.has(id));
-    const afterPromotion = commits.filter(([, , at]) => at * 1000 > promotedAt).length;
+    const { commits: committed, count, missing } = writerResult(done.logs);
+    const afterPromotion = committed.filter((c) => c.at * 1000 > promotedAt).length;
     record(SCENARIO, "master lost, gp-failover promote", {
         evidenceAfterSeconds: evidenceAfter,
         promoteStatus: promote.status,
@@ -191,7 +194,7 @@ test("the master pod is lost under a writer: gp-failover promote (real kubectl) 
         lostToEndpointsMovedSeconds: Math.round(endpointsMovedSeconds * 10) / 10,
         committed: committed.length,
         committedAfterPromotion: afterPromotion,
-        rowsInTable: Number(/^count (\d+)$/m.exec(done.logs)?.[1]),
+        rowsInTable: count,
         missing: missing.length,
     });
     expect({ status: promote.status, output: promote.status === 0 ? "" : `${promote.stdout}\n${promote.stderr}` }).toEqual({ status: 0, output: "" });
