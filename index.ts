@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { GreenplumCluster } from "./components/greenplum";
 import { Storage } from "./components/storage";
 import { Cluster } from "./components/cluster";
+import { GreenplumBackup } from "./components/backup";
 import { acceptedDataClassWarnings, ConfigError, parseStackConfig, stackConfigWarnings, type StackConfig } from "./stacks";
 
 /** Validates the whole stack config before any resource exists: bad input creates nothing. */
@@ -52,6 +53,19 @@ export = async function main(): Promise<Record<string, unknown>> {
         kubectlAccess: cluster.kubectlAccess,
     });
 
+    const backup = config.greenplum.backup
+        ? new GreenplumBackup("backup", {
+              backup: config.greenplum.backup,
+              namespace: greenplum.namespace,
+              image: config.greenplum.image,
+              clusterDomain: config.target.clusterDomain,
+              provider: cluster.provider,
+              dependsOn: [greenplum],
+              production: config.profile === "production",
+              gcp: config.gke ? { project: gcpProject ?? "", region: config.gke.region, clusterName: config.gke.clusterName } : undefined,
+          })
+        : undefined;
+
     return {
         host: greenplum.host,
         port: greenplum.port,
@@ -61,6 +75,7 @@ export = async function main(): Promise<Record<string, unknown>> {
         connectionUri: greenplum.connectionUri,
         namespace: greenplum.namespace,
         storageClassName: storage.storageClassName,
+        ...(backup ? { backupBucket: backup.bucket, backupFolder: backup.folder } : {}),
         ...(cluster.kubeconfig ? { kubeconfig: cluster.kubeconfig } : {}),
     };
 };

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { capacityProblems, cephCapacityProblems, withDerivedResources } from "./capacity";
 import { cephOnGkeProblems, greenplumPlacementProblems, gkeProblems, hostBasedAuthenticationProblems, productionDataClassProblems } from "./cross-checks";
+import { backupProblems, withBackupDefaults } from "./backup-checks";
 import { deepMerge, gkeDefaults, profileDefaults } from "./defaults";
 import { issueMessage } from "./messages";
 import { show } from "./rules";
@@ -174,13 +175,14 @@ export function parseStackConfig(allConfig: Record<string, string>): StackConfig
     if (raw.gke !== undefined) {
         merged = deepMerge(merged, { gke: deepMerge(gkeDefaults, raw.gke as Raw) });
     }
+    merged = withBackupDefaults(merged, profile);
 
     const result = stackConfigSchema.safeParse(merged, { reportInput: true, error: issueMessage });
     if (!result.success) {
         problems.push(...result.error.issues.flatMap(describeIssue));
         problems.push(...capacityProblemsDespite(result.error.issues.map((issue) => issue.path as Path), merged, profile, raw));
     }
-    const crossField = [...crossFieldProblems(raw, merged), ...greenplumPlacementProblems(merged), ...hostBasedAuthenticationProblems(merged), ...productionDataClassProblems(merged), ...cephOnGkeProblems(merged), ...(merged.gke === undefined ? [] : gkeProblems(merged.gke))];
+    const crossField = [...crossFieldProblems(raw, merged), ...greenplumPlacementProblems(merged), ...hostBasedAuthenticationProblems(merged), ...productionDataClassProblems(merged), ...cephOnGkeProblems(merged), ...backupProblems(merged, allConfig["gcp:project"]), ...(merged.gke === undefined ? [] : gkeProblems(merged.gke))];
     for (const [path, message] of crossField) problems.push(`${keyPath(path)}: ${message}`);
     if (at(merged, "target", "kind") === "gke" && raw.gke !== undefined && at(raw, "gke", "project") === undefined && !allConfig["gcp:project"]) {
         problems.push(`${keyPath(["gke", "project"])}: required when target.kind is gke unless gcp:project is set: name the GCP project to create the cluster in`);

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { unpinnedReason } from "../policy/rules/image-pins";
+import { backupScheduleProblem, gcsBucketNameProblem, s3BucketNameProblem, s3EndpointProblem, s3FolderProblem } from "./backup-rules";
 import { cidrProblem, cpuProblem, databaseProblem, gkeClusterNameProblem, localPathProblem, masterCidrProblem, memoryProblem, regionProblem, reservedNamespaceProblem, storageProblem } from "./rules";
 
 /**
@@ -12,7 +13,10 @@ import { cidrProblem, cpuProblem, databaseProblem, gkeClusterNameProblem, localP
 export const OFFLINE_SECRET = "[secret]";
 
 /** Keys whose values are secrets: a problem with one never shows the value. */
-export const SECRET_KEYS = [["greenplum", "adminPassword"]];
+export const SECRET_KEYS = [
+    ["greenplum", "adminPassword"],
+    ["greenplum", "backup", "destination", "s3", "secretAccessKey"],
+];
 
 /** GP4K writes booleans as "yes"/"no"; accept those and real booleans. */
 const yesNo = z
@@ -195,6 +199,63 @@ const segmentsSchema = z.strictObject({
     workerSelector: labelMap,
 });
 
+const sqlIdentifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "must be a lower-case SQL identifier (letters, digits, _), at most 63 characters" });
+const wholeNumber = (min: number, max: number) =>
+    z.number({ error: `must be a whole number from ${min} to ${max}` }).int({ error: `must be a whole number from ${min} to ${max}` }).min(min, { error: `must be a whole number from ${min} to ${max}` }).max(max, { error: `must be a whole number from ${min} to ${max}` });
+
+/**
+ * Any S3-compatible store: gpbackup_s3_plugin's options (endpoint, region, bucket, folder,
+ * encryption) and the access key pair, given as config values (`secretAccessKey` set with
+ * `--secret`) or as an existing Secret in the Greenplum namespace with keys `accessKeyId` and
+ * `secretAccessKey`.
+ */
+export const s3DestinationSchema = z.strictObject({
+    /** `https://host[:port]` or `http://host[:port]` (http only for a store on a private network); unset for AWS, which needs `region`. */
+    endpoint: checked(s3EndpointProblem).optional(),
+    /** The plugin signs requests for this region; AWS needs it, most other stores ignore it. */
+    region: z.string().regex(/^[a-z0-9-]{2,32}$/, { error: 'must be a region name such as "us-east-1"' }).optional(),
+    /** The bucket must exist; the plugin does not create it. */
+    bucket: checked(s3BucketNameProblem),
+    /** Prefix inside the bucket (no leading or trailing "/"); one per cluster. */
+    folder: checked(s3FolderProblem),
+    accessKeyId: z.string().min(1).optional(),
+    secretAccessKey: z.string().min(1).optional(),
+    /** An existing Secret in the Greenplum namespace holding `accessKeyId` and `secretAccessKey`. */
+    credentialsSecret: dnsSubdomain.optional(),
+    /** CIDRs the segment and master pods may reach the store at (NetworkPolicy egress); default: the endpoint's address when it is one, else anywhere on its port. */
+    egressCidrs: z.array(cidr).optional(),
+});
+
+/** A Cloud Storage bucket this stack creates (gke target only), written through its S3-compatible XML API with an HMAC key of a service account of its own. */
+const gcsDestinationSchema = z.strictObject({
+    /** Default: "<GCP project>-<gke.clusterName>-greenplum-backups". */
+    bucketName: checked(gcsBucketNameProblem).optional(),
+    /** Default: the cluster's region. */
+    location: z.string().regex(/^[a-zA-Z0-9-]{2,40}$/, { error: 'must be a GCS location such as "europe-west1" or "EU"' }).optional(),
+    /** Objects cannot be deleted or replaced before this age, by anyone (the bucket's retention policy). */
+    retentionDays: wholeNumber(1, 3650),
+    folder: checked(s3FolderProblem),
+});
+
+export const backupSchema = z.strictObject({
+    /** When a backup runs: five cron fields (minute hour day-of-month month day-of-week) in UTC, or @daily, @weekly, ... */
+    schedule: checked(backupScheduleProblem),
+    /** Databases backed up, each on its own timestamp (default: `greenplum.database`). */
+    databases: z.array(sqlIdentifier).min(1, { error: "must name at least one database" }),
+    /** Incremental runs between two full ones (0: every run is full). Incrementals copy only changed append-optimized tables; heap tables are copied whole every time. */
+    incrementalsPerFull: wholeNumber(0, 100),
+    /** Full backups kept, each with its incrementals; the oldest goes after the next good full backup. */
+    keepFullBackups: wholeNumber(1, 1000),
+    compression: z.strictObject({
+        type: z.enum(["zstd", "gzip", "none"], { error: 'must be "zstd", "gzip" or "none"' }),
+        /** zstd 1-19, gzip 1-9. */
+        level: wholeNumber(1, 19),
+    }),
+    /** A run still going after this long is stopped and fails (the Job's activeDeadlineSeconds). */
+    timeoutMinutes: wholeNumber(5, 2880),
+    destination: z.strictObject({ s3: s3DestinationSchema.optional(), gcs: gcsDestinationSchema.optional() }),
+});
+
 export const greenplumSchema = z.strictObject({
     image: pinnedImage,
     namespace: dnsLabel.superRefine(refineWith(reservedNamespaceProblem)),
@@ -227,6 +288,8 @@ export const greenplumSchema = z.strictObject({
         .string()
         .refine((password) => password === OFFLINE_SECRET || password.length >= 16, { error: "must be at least 16 characters" })
         .optional(),
+    /** Scheduled gpbackup to object storage; off when unset (the gke stack's production default sets it). */
+    backup: backupSchema.optional(),
 });
 
 export const stackConfigSchema = z.strictObject({
@@ -244,3 +307,5 @@ export type TargetConfig = StackConfig["target"];
 export type GkeConfig = z.output<typeof gkeSchema>;
 export type StorageConfig = StackConfig["storage"];
 export type GreenplumConfig = StackConfig["greenplum"];
+export type BackupConfig = NonNullable<GreenplumConfig["backup"]>;
+export type S3Destination = z.output<typeof s3DestinationSchema>;

@@ -62,7 +62,7 @@ describe("field validation", () => {
 
     test("unknown keys are errors, at any depth, with the keys allowed there", () => {
         const problems = problemsOf({ target: { kind: "minikube" }, greenplum: { segmnts: { primarySegmentCount: 3 } } }, { "greenplum-k8s:greenplm": "{}" });
-        expect(problems).toContain("greenplum-k8s:greenplum.segmnts: unknown key; allowed keys here: image, namespace, database, service, masterAndStandby, segments, firstInitTimeoutMinutes, adminPassword");
+        expect(problems).toContain("greenplum-k8s:greenplum.segmnts: unknown key; allowed keys here: image, namespace, database, service, masterAndStandby, segments, firstInitTimeoutMinutes, adminPassword, backup");
         expect(problems).toContain(
             "greenplum-k8s:greenplm: unknown key; allowed keys: greenplum-k8s:profile, greenplum-k8s:target, greenplum-k8s:gke, greenplum-k8s:storage, greenplum-k8s:greenplum",
         );

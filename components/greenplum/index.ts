@@ -30,7 +30,7 @@ import { clientServiceArgs, headlessServiceArgs, INITIAL_ACTING_MASTER } from ".
 import { firstInitTimeoutSeconds } from "./sizing";
 import { statefulSetArgs } from "./statefulset";
 
-/** The in-pod scripts: Greenplum's bootstrap and the storage volume guard, shipped in one ConfigMap. */
+/** The in-pod scripts: Greenplum's bootstrap, the storage volume guard and the backup's scripts, shipped in one ConfigMap. */
 export function podScripts(): Record<string, string> {
     const scriptsDir = path.join(__dirname, "scripts");
     const scripts: Record<string, string> = {};
@@ -38,6 +38,9 @@ export function podScripts(): Record<string, string> {
         scripts[file] = fs.readFileSync(path.join(scriptsDir, file), "utf8");
     }
     scripts["volume-guard.sh"] = fs.readFileSync(path.join(__dirname, "..", "storage", "volume-guard.sh"), "utf8");
+    // The backup's scripts run in the master pods (gp-backup.sh) and in the backup Job's pod.
+    const backupDir = path.join(__dirname, "..", "backup", "scripts");
+    for (const file of fs.readdirSync(backupDir).filter((f) => f.endsWith(".sh")).sort()) scripts[file] = fs.readFileSync(path.join(backupDir, file), "utf8");
     return scripts;
 }
 
