@@ -7,7 +7,7 @@ if ! command -v shellcheck >/dev/null 2>&1; then
     exit 1
 fi
 # Every shell file: the pod scripts, the user's commands, and the tests' helpers and stand-ins.
-mapfile -t scripts < <(ls components/greenplum/scripts/*.sh components/storage/*.sh bin/gp-failover tools/*.sh \
+mapfile -t scripts < <(ls components/greenplum/scripts/*.sh components/storage/*.sh components/backup/scripts/*.sh bin/gp-failover bin/gp-backup tools/*.sh \
     test/scripts/*.bash test/scripts/*.sh test/scripts/*/*.bash test/scripts/*/stubs/* .ci/run 2>/dev/null)
 shellcheck -x -P SCRIPTDIR "${scripts[@]}"
 echo "shellcheck: ${#scripts[@]} shell files clean"
