@@ -90,7 +90,7 @@ describe("greenplum.backup: what the scripts and the NetworkPolicies get", () =>
         const config = parseStackConfig(stackConfig({ ...minikube, greenplum: { backup: { destination: { s3: store } } } }));
         const settings = backupSettings({ endpoint: store.endpoint, bucket: store.bucket, folder: store.folder }, config.greenplum.backup);
         expect(settings).toBe(
-            "GPK_S3_ENDPOINT=198.18.0.1:7070\nGPK_S3_ENCRYPTION=off\nGPK_S3_BUCKET=gpk-backups\nGPK_S3_FOLDER=dev\nGPK_BACKUP_DATABASES=gpadmin\nGPK_BACKUP_INCREMENTALS_PER_FULL=6\nGPK_BACKUP_KEEP_FULL=4\nGPK_BACKUP_COMPRESSION=zstd\nGPK_BACKUP_COMPRESSION_LEVEL=1\n",
+            "GPK_S3_ENDPOINT=198.18.0.1:7070\nGPK_S3_ENCRYPTION=off\nGPK_S3_REGION=us-east-1\nGPK_S3_BUCKET=gpk-backups\nGPK_S3_FOLDER=dev\nGPK_BACKUP_DATABASES=gpadmin\nGPK_BACKUP_INCREMENTALS_PER_FULL=6\nGPK_BACKUP_KEEP_FULL=4\nGPK_BACKUP_COMPRESSION=zstd\nGPK_BACKUP_COMPRESSION_LEVEL=1\n",
         );
         expect(settings).not.toContain(store.secretAccessKey);
     });

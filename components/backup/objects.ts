@@ -48,7 +48,9 @@ export function backupSettings(destination: ResolvedDestination, backup?: Backup
     const lines: Record<string, string | number | undefined> = {
         GPK_S3_ENDPOINT: endpoint,
         GPK_S3_ENCRYPTION: encryption,
-        GPK_S3_REGION: destination.region,
+        // The plugin signs for region "unused" when none is set, which stores that check the
+        // region refuse (versitygw: AuthorizationHeaderMalformed); us-east-1 is what they expect.
+        GPK_S3_REGION: destination.region ?? "us-east-1",
         GPK_S3_BUCKET: destination.bucket,
         GPK_S3_FOLDER: destination.folder,
         ...(backup
